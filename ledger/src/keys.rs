@@ -1,0 +1,491 @@
+//! Department keys and their history (SPEC.md §5).
+//!
+//! Keys are registered and revoked by events in the `registry` stream, so
+//! the key history is itself in the verifiable log. [`KeyRegistry`] is the
+//! state those events build, applied in log order; it answers "may this key
+//! sign for this department at this moment?". Pure: no I/O, no storage.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+use crate::event::{
+    AuthorSignature, Event, ProposedEvent, SignatureAlgorithm, b64_decode, b64_encode,
+};
+use crate::ids::ActorId;
+use crate::time::Timestamp;
+
+/// Event type that registers a key in the `registry` stream.
+pub const KEY_REGISTERED: &str = "key.registered";
+/// Event type that revokes a key in the `registry` stream.
+pub const KEY_REVOKED: &str = "key.revoked";
+
+/// A key's id: `<alg>:<first 8 bytes of SHA-256(public key), hex>`, e.g.
+/// `ed25519:3f1c0e9a5b7d2c41`. Derived from the key, so it cannot be
+/// claimed for another key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(String);
+
+impl KeyId {
+    pub fn new(text: &str) -> Result<Self, Error> {
+        let bad = || Error::InvalidKeyId {
+            id: text.chars().take(80).collect(),
+        };
+        let (alg, fp) = text.split_once(':').ok_or_else(bad)?;
+        SignatureAlgorithm::parse(alg).map_err(|_| bad())?;
+        if fp.len() != 16
+            || !fp
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(bad());
+        }
+        Ok(KeyId(text.to_owned()))
+    }
+
+    /// The id of a public key.
+    pub fn derive(key: &PublicKey) -> Self {
+        let digest = Sha256::digest(key.bytes());
+        KeyId(format!(
+            "{}:{}",
+            key.algorithm().as_str(),
+            hex::encode(&digest[..8])
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for KeyId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        KeyId::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A public key, tagged with its algorithm.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublicKey {
+    Ed25519(VerifyingKey),
+}
+
+impl PublicKey {
+    pub fn algorithm(&self) -> SignatureAlgorithm {
+        match self {
+            PublicKey::Ed25519(_) => SignatureAlgorithm::Ed25519,
+        }
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        match self {
+            PublicKey::Ed25519(k) => k.to_bytes().to_vec(),
+        }
+    }
+
+    /// Parses base64 key bytes for `alg`, refusing weak (small-order) keys.
+    pub fn from_base64(alg: SignatureAlgorithm, text: &str) -> Result<Self, Error> {
+        let bad = |reason: &str| Error::InvalidRegistryEvent {
+            reason: format!("public_key: {reason}"),
+        };
+        let bytes = b64_decode(text).ok_or_else(|| bad("not base64"))?;
+        match alg {
+            SignatureAlgorithm::Ed25519 => {
+                let arr: [u8; 32] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| bad("an Ed25519 key is 32 bytes"))?;
+                let key = VerifyingKey::from_bytes(&arr).map_err(|_| bad("not a curve point"))?;
+                if key.is_weak() {
+                    return Err(bad("weak (small-order) key"));
+                }
+                Ok(PublicKey::Ed25519(key))
+            }
+        }
+    }
+
+    pub fn to_base64(&self) -> String {
+        b64_encode(&self.bytes())
+    }
+
+    /// Checks `sig` over `msg` (strict RFC 8032 verification).
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        match self {
+            PublicKey::Ed25519(k) => match Signature::from_slice(sig) {
+                Ok(sig) => k.verify_strict(msg, &sig).is_ok(),
+                Err(_) => false,
+            },
+        }
+    }
+}
+
+/// Payload of a `key.registered` event.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRegistration {
+    pub key: KeyId,
+    pub alg: SignatureAlgorithm,
+    pub public_key: String,
+    pub department: ActorId,
+    /// Signatures made before this instant are refused; defaults to the
+    /// registration's own `recorded_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<Timestamp>,
+}
+
+impl KeyRegistration {
+    pub fn new(key: &PublicKey, department: ActorId, valid_from: Option<Timestamp>) -> Self {
+        KeyRegistration {
+            key: KeyId::derive(key),
+            alg: key.algorithm(),
+            public_key: key.to_base64(),
+            department,
+            valid_from,
+        }
+    }
+
+    pub fn to_payload(&self) -> Map<String, Value> {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(map)) => map,
+            // A struct with named fields always serialises to an object.
+            _ => Map::new(),
+        }
+    }
+}
+
+/// Payload of a `key.revoked` event.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRevocation {
+    pub key: KeyId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl KeyRevocation {
+    pub fn to_payload(&self) -> Map<String, Value> {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(map)) => map,
+            // A struct with named fields always serialises to an object.
+            _ => Map::new(),
+        }
+    }
+}
+
+/// One key's record, as the registry events left it.
+#[derive(Clone, Debug)]
+pub struct KeyRecord {
+    pub key: KeyId,
+    pub public_key: PublicKey,
+    pub department: ActorId,
+    pub valid_from: Timestamp,
+    /// `recorded_at` of the revocation event, if revoked.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// Key state built from `registry` events in log order.
+#[derive(Clone, Debug, Default)]
+pub struct KeyRegistry {
+    keys: HashMap<KeyId, KeyRecord>,
+}
+
+enum KeyChange {
+    Register(KeyRecord),
+    Revoke(KeyId),
+}
+
+impl KeyRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn get(&self, key: &KeyId) -> Option<&KeyRecord> {
+        self.keys.get(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Checks that a registry event would apply, without applying it.
+    /// `recorded_at` is the time it would be sequenced at.
+    pub fn check(&self, event: &ProposedEvent, recorded_at: &Timestamp) -> Result<(), Error> {
+        if event.stream.is_registry() {
+            self.change(event, recorded_at)?;
+        }
+        Ok(())
+    }
+
+    /// Applies a sequenced event; events outside `registry` are ignored.
+    pub fn apply(&mut self, event: &Event) -> Result<(), Error> {
+        if !event.stream.is_registry() {
+            return Ok(());
+        }
+        match self.change(&event.proposed(), &event.recorded_at)? {
+            Some(KeyChange::Register(record)) => {
+                self.keys.insert(record.key.clone(), record);
+            }
+            Some(KeyChange::Revoke(key)) => {
+                if let Some(rec) = self.keys.get_mut(&key) {
+                    rec.revoked_at = Some(event.recorded_at.clone());
+                }
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    fn change(&self, event: &ProposedEvent, at: &Timestamp) -> Result<Option<KeyChange>, Error> {
+        let bad = |reason: String| Error::InvalidRegistryEvent { reason };
+        let payload = Value::Object(event.payload.clone());
+        match event.event_type.as_str() {
+            KEY_REGISTERED => {
+                let reg: KeyRegistration = serde_json::from_value(payload)
+                    .map_err(|e| bad(format!("{KEY_REGISTERED}: {e}")))?;
+                let public_key = PublicKey::from_base64(reg.alg, &reg.public_key)?;
+                let derived = KeyId::derive(&public_key);
+                if derived != reg.key {
+                    return Err(bad(format!(
+                        "key id {} does not match the public key (its id is {derived})",
+                        reg.key
+                    )));
+                }
+                if self.keys.contains_key(&reg.key) {
+                    return Err(bad(format!("key {} is already registered", reg.key)));
+                }
+                Ok(Some(KeyChange::Register(KeyRecord {
+                    key: reg.key,
+                    public_key,
+                    department: reg.department,
+                    valid_from: reg.valid_from.unwrap_or_else(|| at.clone()),
+                    revoked_at: None,
+                })))
+            }
+            KEY_REVOKED => {
+                let rev: KeyRevocation = serde_json::from_value(payload)
+                    .map_err(|e| bad(format!("{KEY_REVOKED}: {e}")))?;
+                match self.keys.get(&rev.key) {
+                    None => Err(Error::UnknownKey { key: rev.key }),
+                    Some(r) if r.revoked_at.is_some() => {
+                        Err(bad(format!("key {} is already revoked", rev.key)))
+                    }
+                    Some(_) => Ok(Some(KeyChange::Revoke(rev.key))),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// May `sig.key` sign for `department` at `at`? (No cryptography.)
+    pub fn authorize(
+        &self,
+        sig: &AuthorSignature,
+        department: &ActorId,
+        at: &Timestamp,
+    ) -> Result<&KeyRecord, Error> {
+        let rec = self.keys.get(&sig.key).ok_or_else(|| Error::UnknownKey {
+            key: sig.key.clone(),
+        })?;
+        if rec.public_key.algorithm() != sig.alg {
+            return Err(Error::UnsupportedAlgorithm {
+                alg: format!(
+                    "{} (key {} is {})",
+                    sig.alg.as_str(),
+                    sig.key,
+                    rec.public_key.algorithm().as_str()
+                ),
+            });
+        }
+        if let Some(revoked_at) = &rec.revoked_at {
+            return Err(Error::KeyRevoked {
+                key: sig.key.clone(),
+                revoked_at: revoked_at.clone(),
+            });
+        }
+        if at < &rec.valid_from {
+            return Err(Error::KeyNotYetValid {
+                key: sig.key.clone(),
+                valid_from: rec.valid_from.clone(),
+            });
+        }
+        if &rec.department != department {
+            return Err(Error::KeyDepartmentMismatch {
+                key: sig.key.clone(),
+                key_department: rec.department.clone(),
+                actor_department: department.clone(),
+            });
+        }
+        Ok(rec)
+    }
+
+    /// Full check of an author signature: key status, then Ed25519.
+    pub fn verify_author(&self, event: &ProposedEvent, at: &Timestamp) -> Result<(), Error> {
+        let Some(sig) = &event.signature else {
+            return Ok(());
+        };
+        let rec = self.authorize(sig, &event.actor.department, at)?;
+        verify_signature_bytes(event, rec, sig)
+    }
+}
+
+/// The cryptographic half of [`KeyRegistry::verify_author`].
+pub fn verify_signature_bytes(
+    event: &ProposedEvent,
+    rec: &KeyRecord,
+    sig: &AuthorSignature,
+) -> Result<(), Error> {
+    let msg = event.signing_bytes()?;
+    if rec.public_key.verify(&msg, &sig.sig.0) {
+        Ok(())
+    } else {
+        Err(Error::BadSignature { id: event.id })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::LeafHash;
+    use crate::ids::{EventType, StreamId, StreamVersion};
+    use ed25519_dalek::SigningKey;
+
+    fn registry_event(
+        event_type: &str,
+        payload: Map<String, Value>,
+        at: &str,
+        version: u64,
+    ) -> Event {
+        let p = ProposedEvent::new(
+            StreamId::registry(),
+            EventType::new(event_type).unwrap(),
+            Timestamp::parse(at).unwrap(),
+            crate::event::Actor {
+                department: ActorId::new("ledger-admin").unwrap(),
+                officer: None,
+            },
+            payload,
+        );
+        p.seal(
+            StreamVersion(version),
+            Timestamp::parse(at).unwrap(),
+            LeafHash::GENESIS,
+        )
+        .unwrap()
+        .event
+    }
+
+    #[test]
+    fn key_lifecycle() {
+        let sk = SigningKey::from_bytes(&[7u8; 32]);
+        let pk = PublicKey::Ed25519(sk.verifying_key());
+        let dept = ActorId::new("dept-market").unwrap();
+        let reg = KeyRegistration::new(&pk, dept.clone(), None);
+        let key = reg.key.clone();
+        let mut r = KeyRegistry::new();
+        r.apply(&registry_event(
+            KEY_REGISTERED,
+            reg.to_payload(),
+            "2026-01-01T00:00:00Z",
+            0,
+        ))
+        .unwrap();
+
+        let ev = crate::event::tests_support::sample_signed(&sk, &key, "dept-market");
+        let before = Timestamp::parse("2025-12-31T00:00:00Z").unwrap();
+        let during = Timestamp::parse("2026-06-01T00:00:00Z").unwrap();
+        assert!(matches!(
+            r.verify_author(&ev, &before),
+            Err(Error::KeyNotYetValid { .. })
+        ));
+        r.verify_author(&ev, &during).unwrap();
+
+        let mut forged = ev.clone();
+        forged.payload.insert("x".into(), Value::Bool(true));
+        assert!(matches!(
+            r.verify_author(&forged, &during),
+            Err(Error::BadSignature { .. })
+        ));
+
+        let other_dept = crate::event::tests_support::sample_signed(&sk, &key, "dept-tax");
+        assert!(matches!(
+            r.verify_author(&other_dept, &during),
+            Err(Error::KeyDepartmentMismatch { .. })
+        ));
+
+        let rev = KeyRevocation {
+            key: key.clone(),
+            reason: None,
+        };
+        r.apply(&registry_event(
+            KEY_REVOKED,
+            rev.to_payload(),
+            "2026-07-01T00:00:00Z",
+            1,
+        ))
+        .unwrap();
+        assert!(matches!(
+            r.verify_author(&ev, &during),
+            Err(Error::KeyRevoked { .. })
+        ));
+    }
+
+    #[test]
+    fn registration_must_match_derived_id() {
+        let pk = PublicKey::Ed25519(SigningKey::from_bytes(&[1u8; 32]).verifying_key());
+        let other = PublicKey::Ed25519(SigningKey::from_bytes(&[2u8; 32]).verifying_key());
+        let mut reg = KeyRegistration::new(&pk, ActorId::new("d").unwrap(), None);
+        reg.key = KeyId::derive(&other);
+        let ev = registry_event(KEY_REGISTERED, reg.to_payload(), "2026-01-01T00:00:00Z", 0);
+        let err = KeyRegistry::new()
+            .check(&ev.proposed(), &ev.recorded_at)
+            .unwrap_err();
+        assert!(err.to_string().contains("does not match"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_is_refused() {
+        let sk = SigningKey::from_bytes(&[9u8; 32]);
+        let key = KeyId::derive(&PublicKey::Ed25519(sk.verifying_key()));
+        let ev = crate::event::tests_support::sample_signed(&sk, &key, "dept-market");
+        assert!(matches!(
+            KeyRegistry::new().verify_author(&ev, &Timestamp::now()),
+            Err(Error::UnknownKey { .. })
+        ));
+    }
+
+    #[test]
+    fn key_ids_are_checked() {
+        assert!(KeyId::new("ed25519:0123456789abcdef").is_ok());
+        for bad in [
+            "ed25519:0123",
+            "rsa:0123456789abcdef",
+            "0123456789abcdef",
+            "ed25519:0123456789ABCDEF",
+        ] {
+            assert!(KeyId::new(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,486 @@
+//! Verification as pure functions: no I/O, usable by any verifier.
+//!
+//! - [`verify_entry`]: one entry — canonical form, leaf hash, author
+//!   signature against the keys valid at its time.
+//! - [`verify_chain`]: one stream's events — versions 0, 1, 2, … and links.
+//! - [`verify_checkpoint`]: a checkpoint note signed by the log's key.
+//! - [`crate::merkle::verify_inclusion`] and
+//!   [`crate::merkle::verify_consistency`] for proofs.
+//! - [`Auditor`]: the state machine behind `verify_store`, fed entries in
+//!   log order, chunk by chunk; signatures are checked on every core.
+//!
+//! What this module does not do: read anything. [`crate::audit`] drives the
+//! auditor over a store.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use rayon::prelude::*;
+
+use crate::checkpoint::Checkpoint;
+use crate::error::Error;
+use crate::event::{Event, LeafHash};
+use crate::ids::{LogIndex, StreamId, StreamVersion};
+use crate::keys::{KeyRegistry, PublicKey};
+use crate::merkle::{Frontier, Hash, NodeId};
+use crate::note::NoteVerifier;
+use crate::store::StoredCheckpoint;
+
+/// The kinds of problem an audit names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// An entry's bytes are not what the tree committed to, or not a
+    /// canonical event at all.
+    AlteredEntry,
+    /// A log index (or a stream version) has no event.
+    MissingEvent,
+    /// An event sits where the tree holds another event, or its stream
+    /// version runs backwards.
+    ReorderedEvent,
+    /// An event's `prev` is not the leaf hash of its stream's previous event.
+    BrokenLink,
+    /// An author signature does not verify.
+    BadSignature,
+    /// A signature by a key the registry does not know.
+    UnknownKey,
+    /// A signature by a key that was revoked, not yet valid, or belongs to
+    /// another department at the event's time.
+    KeyNotValid,
+    /// A stored tree hash or a checkpoint's root disagrees with the entries.
+    TreeHashMismatch,
+    /// A checkpoint note that does not verify under the log's key.
+    BadCheckpoint,
+    /// The store holds fewer entries than a signed checkpoint covers.
+    TruncatedLog,
+}
+
+impl fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            ProblemKind::AlteredEntry => "altered entry",
+            ProblemKind::MissingEvent => "missing event",
+            ProblemKind::ReorderedEvent => "reordered event",
+            ProblemKind::BrokenLink => "broken link",
+            ProblemKind::BadSignature => "bad signature",
+            ProblemKind::UnknownKey => "unknown key",
+            ProblemKind::KeyNotValid => "key not valid at the event's time",
+            ProblemKind::TreeHashMismatch => "tree hash mismatch",
+            ProblemKind::BadCheckpoint => "bad checkpoint",
+            ProblemKind::TruncatedLog => "truncated log",
+        };
+        f.write_str(s)
+    }
+}
+
+/// The first problem an audit found: its kind, where, and what exactly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub index: LogIndex,
+    pub detail: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at log index {}: {}",
+            self.kind, self.index, self.detail
+        )
+    }
+}
+
+impl std::error::Error for Problem {}
+
+/// Parses and checks one entry: canonical form and author signature
+/// against `registry` as it stood just before the entry.
+pub fn verify_entry(entry: &[u8], registry: &KeyRegistry) -> Result<(Event, LeafHash), Error> {
+    let event = Event::from_entry(entry)?;
+    registry.verify_author(&event.proposed(), &event.recorded_at)?;
+    Ok((event, LeafHash::of_entry(entry)))
+}
+
+/// Why a stream's chain does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    #[error("event at position {position} is in stream {found}, not {expected}")]
+    WrongStream {
+        position: usize,
+        expected: StreamId,
+        found: StreamId,
+    },
+    #[error("event at position {position} has version {found}, expected {expected}")]
+    WrongVersion {
+        position: usize,
+        expected: StreamVersion,
+        found: StreamVersion,
+    },
+    #[error(
+        "event at version {version} links to {found}, but the previous event's leaf hash is {expected}"
+    )]
+    BrokenLink {
+        version: StreamVersion,
+        expected: LeafHash,
+        found: LeafHash,
+    },
+}
+
+/// Checks a whole stream read from its start: versions 0, 1, 2, … and each
+/// `prev` equal to the previous entry's leaf hash (genesis at version 0).
+/// `entries` are the events with their leaf hashes.
+pub fn verify_chain(entries: &[(Event, LeafHash)]) -> Result<(), ChainError> {
+    let Some((first, _)) = entries.first() else {
+        return Ok(());
+    };
+    let mut prev = LeafHash::GENESIS;
+    for (position, (event, leaf)) in entries.iter().enumerate() {
+        if event.stream != first.stream {
+            return Err(ChainError::WrongStream {
+                position,
+                expected: first.stream.clone(),
+                found: event.stream.clone(),
+            });
+        }
+        let expected = StreamVersion(position as u64);
+        if event.version != expected {
+            return Err(ChainError::WrongVersion {
+                position,
+                expected,
+                found: event.version,
+            });
+        }
+        if event.prev != prev {
+            return Err(ChainError::BrokenLink {
+                version: event.version,
+                expected: prev,
+                found: event.prev,
+            });
+        }
+        prev = *leaf;
+    }
+    Ok(())
+}
+
+/// Verifies a checkpoint note under the log's key and parses it.
+pub fn verify_checkpoint(note: &[u8], log_key: &NoteVerifier) -> Result<Checkpoint, Problem> {
+    Checkpoint::verify_note_for_origin(note, log_key.name(), log_key)
+        .map(|(cp, _)| cp)
+        .map_err(|e| Problem {
+            kind: ProblemKind::BadCheckpoint,
+            index: LogIndex(0),
+            detail: e.to_string(),
+        })
+}
+
+/// One chunk's result: complete tree nodes the entries imply (for the
+/// driver to compare with stored ones), or the first problem.
+#[derive(Debug, Default)]
+pub struct ChunkReport {
+    pub nodes: Vec<(NodeId, Hash)>,
+    pub problem: Option<Problem>,
+}
+
+/// Walks a log in order and names the first problem (SPEC.md §7).
+pub struct Auditor {
+    log_key: NoteVerifier,
+    next: u64,
+    frontier: Frontier,
+    heads: HashMap<StreamId, (StreamVersion, LeafHash)>,
+    registry: KeyRegistry,
+    checkpoints_checked: u64,
+}
+
+struct Prepared {
+    index: u64,
+    leaf: Hash,
+    parsed: Result<(Event, Vec<u8>), Error>,
+}
+
+struct SigCheck {
+    index: u64,
+    key: PublicKey,
+    msg: Vec<u8>,
+    sig: Vec<u8>,
+}
+
+impl Auditor {
+    pub fn new(log_key: NoteVerifier) -> Self {
+        Auditor {
+            log_key,
+            next: 0,
+            frontier: Frontier::new(),
+            heads: HashMap::new(),
+            registry: KeyRegistry::new(),
+            checkpoints_checked: 0,
+        }
+    }
+
+    /// Entries checked so far.
+    pub fn size(&self) -> u64 {
+        self.next
+    }
+
+    pub fn checkpoints_checked(&self) -> u64 {
+        self.checkpoints_checked
+    }
+
+    /// The key registry as of the entries checked so far.
+    pub fn registry(&self) -> &KeyRegistry {
+        &self.registry
+    }
+
+    /// Root of the entries checked so far.
+    pub fn root(&self) -> Hash {
+        self.frontier.root()
+    }
+
+    /// Checks the next chunk: `entries` as `(index, bytes)` in index order
+    /// starting at [`Auditor::size`]; `stored_leaves[k]` is the tree's leaf
+    /// hash at `size() + k` as stored (None if absent); `checkpoints` those
+    /// whose size falls in this chunk, oldest first.
+    pub fn check_chunk(
+        &mut self,
+        entries: &[(LogIndex, &[u8])],
+        stored_leaves: &[Option<Hash>],
+        checkpoints: &[StoredCheckpoint],
+    ) -> ChunkReport {
+        let mut report = ChunkReport::default();
+        // Parse, canonicalise and hash on every core.
+        let prepared: Vec<Prepared> = entries
+            .par_iter()
+            .map(|(index, bytes)| Prepared {
+                index: index.0,
+                leaf: crate::merkle::leaf_hash(bytes),
+                parsed: Event::from_entry(bytes).and_then(|e| {
+                    let msg = if e.signature.is_some() {
+                        e.proposed().signing_bytes()?
+                    } else {
+                        Vec::new()
+                    };
+                    Ok((e, msg))
+                }),
+            })
+            .collect();
+        let stored_set: HashMap<Hash, u64> = stored_leaves
+            .iter()
+            .enumerate()
+            .filter_map(|(k, h)| h.map(|h| (h, self.next + k as u64)))
+            .collect();
+
+        let mut sigs = Vec::new();
+        let mut cps = checkpoints.iter().peekable();
+        let mut structural: Option<Problem> = None;
+        for (k, p) in prepared.into_iter().enumerate() {
+            let at = LogIndex(self.next);
+            let problem = |kind, detail: String| Problem {
+                kind,
+                index: at,
+                detail,
+            };
+            if p.index != self.next {
+                structural = Some(problem(
+                    ProblemKind::MissingEvent,
+                    format!(
+                        "no entry at index {}; the next stored entry is {}",
+                        self.next, p.index
+                    ),
+                ));
+                break;
+            }
+            match stored_leaves.get(k).copied().flatten() {
+                Some(stored) if stored == p.leaf => {}
+                Some(stored) => {
+                    let detail = format!(
+                        "the entry hashes to {}, the tree holds {} here",
+                        p.leaf.to_hex(),
+                        stored.to_hex()
+                    );
+                    let kind = match stored_set.get(&p.leaf) {
+                        Some(&j) if j != self.next => ProblemKind::ReorderedEvent,
+                        _ => ProblemKind::AlteredEntry,
+                    };
+                    structural = Some(problem(kind, detail));
+                    break;
+                }
+                None => {
+                    structural = Some(problem(
+                        ProblemKind::TreeHashMismatch,
+                        "the tree has no leaf hash here".to_owned(),
+                    ));
+                    break;
+                }
+            }
+            let (event, msg) = match p.parsed {
+                Ok(x) => x,
+                Err(e) => {
+                    structural = Some(problem(ProblemKind::AlteredEntry, e.to_string()));
+                    break;
+                }
+            };
+            let leaf = LeafHash(p.leaf);
+            let (want_version, want_prev) = match self.heads.get(&event.stream) {
+                Some((v, h)) => (StreamVersion(v.0 + 1), *h),
+                None => (StreamVersion(0), LeafHash::GENESIS),
+            };
+            if event.version != want_version {
+                let kind = if event.version > want_version {
+                    ProblemKind::MissingEvent
+                } else {
+                    ProblemKind::ReorderedEvent
+                };
+                structural = Some(problem(
+                    kind,
+                    format!(
+                        "stream {} version {} where version {} was due",
+                        event.stream, event.version, want_version
+                    ),
+                ));
+                break;
+            }
+            if event.prev != want_prev {
+                structural = Some(problem(
+                    ProblemKind::BrokenLink,
+                    format!(
+                        "stream {} version {} links to {}, not to its previous event {}",
+                        event.stream, event.version, event.prev, want_prev
+                    ),
+                ));
+                break;
+            }
+            if let Some(sig) = &event.signature {
+                match self
+                    .registry
+                    .authorize(sig, &event.actor.department, &event.recorded_at)
+                {
+                    Ok(rec) => sigs.push(SigCheck {
+                        index: self.next,
+                        key: rec.public_key.clone(),
+                        msg,
+                        sig: sig.sig.0.clone(),
+                    }),
+                    Err(Error::UnknownKey { key }) => {
+                        structural = Some(problem(
+                            ProblemKind::UnknownKey,
+                            format!("signed by {key}, which the registry does not hold"),
+                        ));
+                        break;
+                    }
+                    Err(e) => {
+                        structural = Some(problem(ProblemKind::KeyNotValid, e.to_string()));
+                        break;
+                    }
+                }
+            }
+            if let Err(e) = self.registry.apply(&event) {
+                structural = Some(problem(ProblemKind::AlteredEntry, e.to_string()));
+                break;
+            }
+            self.heads
+                .insert(event.stream.clone(), (event.version, leaf));
+            self.frontier.push_into(p.leaf, &mut report.nodes);
+            self.next += 1;
+            while let Some(cp) = cps.next_if(|cp| cp.size <= self.next) {
+                if let Some(pr) = self.check_checkpoint(cp) {
+                    structural = Some(pr);
+                    break;
+                }
+            }
+            if structural.is_some() {
+                break;
+            }
+        }
+        report.nodes.retain(|(id, _)| id.level > 0);
+
+        // Signatures, on every core; the first failure by position wins.
+        let bad_sig = first_bad_signature(&sigs);
+        report.problem = match (bad_sig, structural) {
+            (Some(i), s) if s.as_ref().is_none_or(|s| i < s.index.0) => Some(Problem {
+                kind: ProblemKind::BadSignature,
+                index: LogIndex(i),
+                detail: "the author signature does not verify".to_owned(),
+            }),
+            (_, s) => s,
+        };
+        report
+    }
+
+    fn check_checkpoint(&mut self, cp: &StoredCheckpoint) -> Option<Problem> {
+        let at = LogIndex(cp.size.saturating_sub(1));
+        let parsed = match verify_checkpoint(&cp.note, &self.log_key) {
+            Ok(c) => c,
+            Err(mut p) => {
+                p.index = at;
+                p.detail = format!("checkpoint of size {}: {}", cp.size, p.detail);
+                return Some(p);
+            }
+        };
+        let root = self.frontier.root();
+        if parsed.size != cp.size || parsed.root != root.0 || cp.root != root {
+            return Some(Problem {
+                kind: ProblemKind::TreeHashMismatch,
+                index: at,
+                detail: format!(
+                    "checkpoint of size {} commits to root {}, the entries give {}",
+                    cp.size,
+                    Hash(parsed.root).to_hex(),
+                    root.to_hex()
+                ),
+            });
+        }
+        self.checkpoints_checked += 1;
+        None
+    }
+
+    /// After the last chunk: a checkpoint beyond the entries means the log
+    /// was truncated.
+    pub fn finish(&self, latest_checkpoint: Option<&StoredCheckpoint>) -> Result<(), Problem> {
+        if let Some(cp) = latest_checkpoint
+            && cp.size > self.next
+        {
+            return Err(Problem {
+                kind: ProblemKind::TruncatedLog,
+                index: LogIndex(self.next),
+                detail: format!(
+                    "a signed checkpoint covers {} entries but the store holds {}",
+                    cp.size, self.next
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Batch-verifies on every core; on a failed batch, finds the culprit.
+fn first_bad_signature(sigs: &[SigCheck]) -> Option<u64> {
+    const BATCH: usize = 64;
+    sigs.par_chunks(BATCH)
+        .filter_map(|chunk| {
+            if batch_ok(chunk) {
+                None
+            } else {
+                chunk
+                    .iter()
+                    .find(|s| !s.key.verify(&s.msg, &s.sig))
+                    .map(|s| s.index)
+            }
+        })
+        .min()
+}
+
+fn batch_ok(chunk: &[SigCheck]) -> bool {
+    let mut msgs = Vec::with_capacity(chunk.len());
+    let mut signatures = Vec::with_capacity(chunk.len());
+    let mut keys = Vec::with_capacity(chunk.len());
+    for s in chunk {
+        let PublicKey::Ed25519(k) = &s.key;
+        let Ok(sig) = ed25519_dalek::Signature::from_slice(&s.sig) else {
+            return false;
+        };
+        msgs.push(s.msg.as_slice());
+        signatures.push(sig);
+        keys.push(*k);
+    }
+    ed25519_dalek::verify_batch(&msgs, &signatures, &keys).is_ok()
+}
