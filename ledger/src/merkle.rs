@@ -512,7 +512,7 @@ fn is_tree_range(start: u64, end: u64) -> bool {
         return false;
     }
     match (end - start).checked_next_power_of_two() {
-        Some(p) => start % p == 0,
+        Some(p) => start.is_multiple_of(p),
         // Longer than 2^63 leaves: only the whole tree from 0 fits.
         None => start == 0,
     }

@@ -171,23 +171,20 @@ pub fn parse_tile_resource(path: &str) -> Result<TileResource, TileError> {
 }
 
 /// The nodes a hash tile holds, left to right: `NodeId { level: 8 * L,
-/// index: 256 * N + i }` for `i` in `0..W`. Empty for tiles that cannot hold
-/// nodes of a tree of `u64` size (level 8 and above) and for widths outside
-/// `1..=256`.
-pub fn tile_nodes(t: &TileId) -> impl Iterator<Item = NodeId> + use<> {
+/// index: 256 * N + i }` for `i` in `0..W` (a `Vec`, as
+/// [`crate::merkle::HashReader::read_hashes`] takes a slice). Empty for
+/// tiles that cannot hold nodes of a tree of `u64` size (level 8 and above)
+/// and for widths outside `1..=256`.
+pub fn tile_nodes(t: &TileId) -> Vec<NodeId> {
     let level = t.level.checked_mul(TILE_HEIGHT).filter(|&l| l < 64);
-    let range = match (level, valid_width(t.width)) {
-        (Some(_), true) => t
-            .index
-            .checked_mul(TILE_WIDTH)
-            .and_then(|start| Some(start..end_of(t.index, t.width)?)),
-        _ => None,
-    };
-    let level = level.unwrap_or(0);
-    range
-        .into_iter()
-        .flatten()
-        .map(move |index| NodeId { level, index })
+    let start = t.index.checked_mul(TILE_WIDTH);
+    let end = end_of(t.index, t.width);
+    match (level, start, end, valid_width(t.width)) {
+        (Some(level), Some(start), Some(end), true) => {
+            (start..end).map(|index| NodeId { level, index }).collect()
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// Hash tile data: the concatenated hashes (32 bytes each). Callers pass 1
@@ -206,7 +203,7 @@ pub fn decode_hash_tile(bytes: &[u8]) -> Result<Vec<Hash>, TileError> {
     let len = bytes.len();
     // tlog-tiles "Merkle Tree": full tiles are "exactly 256 hashes wide, or
     // 8,192 bytes"; "Partial Tiles": "between 1 and 255 hashes".
-    if len == 0 || len % 32 != 0 || len as u64 > 32 * TILE_WIDTH {
+    if len == 0 || !len.is_multiple_of(32) || len as u64 > 32 * TILE_WIDTH {
         return Err(TileError::BadHashTile { len });
     }
     Ok(bytes
@@ -598,7 +595,7 @@ mod tests {
 
     #[test]
     fn tile_node_ids() {
-        let ids: Vec<NodeId> = tile_nodes(&tile(1, 2, 3)).collect();
+        let ids = tile_nodes(&tile(1, 2, 3));
         assert_eq!(
             ids,
             [
@@ -607,15 +604,15 @@ mod tests {
                 NodeId::new(8, 514)
             ]
         );
-        assert_eq!(tile_nodes(&tile(0, 0, 256)).count(), 256);
+        assert_eq!(tile_nodes(&tile(0, 0, 256)).len(), 256);
         assert_eq!(
-            tile_nodes(&tile(7, 0, 256)).last(),
+            tile_nodes(&tile(7, 0, 256)).last().copied(),
             Some(NodeId::new(56, 255))
         );
-        assert_eq!(tile_nodes(&tile(8, 0, 256)).count(), 0);
-        assert_eq!(tile_nodes(&tile(0, 0, 0)).count(), 0);
-        assert_eq!(tile_nodes(&tile(0, 0, 257)).count(), 0);
-        assert_eq!(tile_nodes(&tile(0, u64::MAX, 1)).count(), 0);
+        assert!(tile_nodes(&tile(8, 0, 256)).is_empty());
+        assert!(tile_nodes(&tile(0, 0, 0)).is_empty());
+        assert!(tile_nodes(&tile(0, 0, 257)).is_empty());
+        assert!(tile_nodes(&tile(0, u64::MAX, 1)).is_empty());
     }
 
     /// The tree of the spec's example size, with every level-0 and level-1
@@ -629,7 +626,7 @@ mod tests {
             t.push(leaf_hash(&i.to_be_bytes()));
         }
         let serve = |id: &TileId| -> Vec<u8> {
-            let ids: Vec<NodeId> = tile_nodes(id).collect();
+            let ids = tile_nodes(id);
             let Ok(hashes) = t.read_hashes(&ids);
             encode_hash_tile(&hashes)
         };
@@ -797,7 +794,7 @@ mod tests {
             let index = pick % count;
             let t = tile_for(level, index / TILE_WIDTH, size).expect("exists");
             prop_assert!(t.fits(size));
-            prop_assert!(tile_nodes(&t).any(|n| n == NodeId::new(8 * level, index)));
+            prop_assert!(tile_nodes(&t).contains(&NodeId::new(8 * level, index)));
             // Every node of the tile is complete in the tree of `size`.
             for n in tile_nodes(&t) {
                 prop_assert!((n.index + 1) << n.level <= size);

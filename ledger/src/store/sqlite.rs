@@ -133,6 +133,35 @@ impl SqliteStore {
         })
     }
 
+    /// Opens an existing store read-only, without a writer and without
+    /// replaying anything: for audits of a store that may be damaged.
+    /// Appends fail with [`Error::Closed`].
+    pub fn open_for_audit(path: &Path) -> Result<Self, Error> {
+        let display = path.display().to_string();
+        if !path.exists() {
+            return Err(Error::Storage {
+                reason: format!("{display}: no such store"),
+            });
+        }
+        let conn = open_reader(path).map_err(|e| map_err(&display, e))?;
+        let size: i64 = conn
+            .query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM events", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| map_err(&display, e))?;
+        let (_size_tx, size_rx) = watch::channel(size.max(0) as u64);
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                jobs: Mutex::new(None),
+                readers: Mutex::new(vec![conn]),
+                size: size_rx,
+                registry: Arc::new(RwLock::new(KeyRegistry::new())),
+                writer: Mutex::new(None),
+            }),
+        })
+    }
+
     /// Stops the writer after the work already queued; later calls fail
     /// with [`Error::Closed`].
     pub fn close(&self) {

@@ -1,0 +1,130 @@
+//! The pure auditor on hand-built logs: signature problems are named by
+//! kind and position (a store cannot be made to hold them through appends).
+
+use ledger::event::LeafHash;
+use ledger::keys::{KEY_REGISTERED, KEY_REVOKED, KeyRegistration, KeyRevocation};
+use ledger::merkle::Hash;
+use ledger::note::NoteSigner;
+use ledger::verify::{Auditor, ProblemKind};
+use ledger::{
+    Actor, ActorId, EventType, LogIndex, ProposedEvent, StreamId, StreamVersion, Timestamp,
+};
+use std::collections::HashMap;
+use tests::fixtures::{DepartmentKey, event, signed};
+
+/// Seals events in order, linking each stream's chain, as a sequencer would.
+fn seal_all(events: Vec<ProposedEvent>) -> Vec<Vec<u8>> {
+    let mut heads: HashMap<StreamId, (u64, LeafHash)> = HashMap::new();
+    events
+        .into_iter()
+        .map(|ev| {
+            let (version, prev) = heads
+                .get(&ev.stream)
+                .map_or((0, LeafHash::GENESIS), |(v, h)| (v + 1, *h));
+            let s = ev
+                .seal(StreamVersion(version), Timestamp::now(), prev)
+                .unwrap();
+            heads.insert(ev.stream.clone(), (version, s.leaf_hash));
+            s.entry
+        })
+        .collect()
+}
+
+fn registry(
+    event_type: &str,
+    payload: serde_json::Map<String, serde_json::Value>,
+) -> ProposedEvent {
+    ProposedEvent::new(
+        StreamId::registry(),
+        EventType::new(event_type).unwrap(),
+        Timestamp::now(),
+        Actor {
+            department: ActorId::new("ledger-admin").unwrap(),
+            officer: None,
+        },
+        payload,
+    )
+}
+
+fn first_problem(entries: &[Vec<u8>]) -> Option<(ProblemKind, u64)> {
+    let mut auditor = Auditor::new(
+        NoteSigner::generate("audit.example/log")
+            .unwrap()
+            .verifier(),
+    );
+    let leaves: Vec<Option<Hash>> = entries
+        .iter()
+        .map(|e| Some(ledger::merkle::leaf_hash(e)))
+        .collect();
+    let with_index: Vec<(LogIndex, &[u8])> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (LogIndex(i as u64), e.as_slice()))
+        .collect();
+    let report = auditor.check_chunk(&with_index, &leaves, &[]);
+    report.problem.map(|p| (p.kind, p.index.0))
+}
+
+#[test]
+fn signature_problems_are_named() {
+    let k = DepartmentKey::generate("dept-a");
+    let reg = registry(
+        KEY_REGISTERED,
+        KeyRegistration::new(&k.public(), k.department.clone(), None).to_payload(),
+    );
+
+    // Clean.
+    let clean = seal_all(vec![
+        reg.clone(),
+        signed("case-1", "case.note", &k),
+        event("case-1", "case.note", "dept-b"),
+    ]);
+    assert_eq!(first_problem(&clean), None);
+
+    // A payload changed after signing.
+    let mut forged = signed("case-1", "case.note", &k);
+    forged
+        .payload
+        .insert("amount".into(), serde_json::json!(1000));
+    let log = seal_all(vec![reg.clone(), signed("case-1", "case.note", &k), forged]);
+    assert_eq!(first_problem(&log), Some((ProblemKind::BadSignature, 2)));
+
+    // A key never registered.
+    let stranger = DepartmentKey::generate("dept-a");
+    let log = seal_all(vec![reg.clone(), signed("case-1", "case.note", &stranger)]);
+    assert_eq!(first_problem(&log), Some((ProblemKind::UnknownKey, 1)));
+
+    // Signed after revocation.
+    let rev = registry(
+        KEY_REVOKED,
+        KeyRevocation {
+            key: k.id.clone(),
+            reason: None,
+        }
+        .to_payload(),
+    );
+    let log = seal_all(vec![
+        reg.clone(),
+        signed("case-1", "case.note", &k),
+        rev,
+        signed("case-1", "case.note", &k),
+    ]);
+    assert_eq!(first_problem(&log), Some((ProblemKind::KeyNotValid, 3)));
+
+    // A bad signature earlier than a broken link is reported first.
+    let mut forged = signed("case-2", "case.note", &k);
+    forged.payload.insert("x".into(), serde_json::json!(true));
+    let mut log = seal_all(vec![
+        reg,
+        forged,
+        event("case-3", "case.note", "dept-a"),
+        event("case-3", "case.note", "dept-a"),
+    ]);
+    let mut broken = ledger::Event::from_entry(&log[3]).unwrap();
+    broken.prev = LeafHash::GENESIS;
+    log[3] = broken.to_entry().unwrap();
+    assert_eq!(first_problem(&log), Some((ProblemKind::BadSignature, 1)));
+    // With that signature mended, the broken link is what remains.
+    log[1] = seal_all(vec![signed("case-2", "case.note", &k)]).remove(0);
+    assert_eq!(first_problem(&log), Some((ProblemKind::BrokenLink, 3)));
+}
