@@ -209,7 +209,7 @@ pub struct KeyRegistry {
 }
 
 enum KeyChange {
-    Register(KeyRecord),
+    Register(Box<KeyRecord>),
     Revoke(KeyId),
 }
 
@@ -246,7 +246,7 @@ impl KeyRegistry {
         }
         match self.change(&event.proposed(), &event.recorded_at)? {
             Some(KeyChange::Register(record)) => {
-                self.keys.insert(record.key.clone(), record);
+                self.keys.insert(record.key.clone(), *record);
             }
             Some(KeyChange::Revoke(key)) => {
                 if let Some(rec) = self.keys.get_mut(&key) {
@@ -276,13 +276,13 @@ impl KeyRegistry {
                 if self.keys.contains_key(&reg.key) {
                     return Err(bad(format!("key {} is already registered", reg.key)));
                 }
-                Ok(Some(KeyChange::Register(KeyRecord {
+                Ok(Some(KeyChange::Register(Box::new(KeyRecord {
                     key: reg.key,
                     public_key,
                     department: reg.department,
                     valid_from: reg.valid_from.unwrap_or_else(|| at.clone()),
                     revoked_at: None,
-                })))
+                }))))
             }
             KEY_REVOKED => {
                 let rev: KeyRevocation = serde_json::from_value(payload)

@@ -1205,6 +1205,41 @@ mod tests {
         let _ = tree_root(6, &t);
     }
 
+    // ---- Differential: ct-merkle 0.3, an independent RFC 6962
+    // ---- implementation (array-based trees), must agree byte for byte.
+
+    fn concat(hashes: &[Hash]) -> Vec<u8> {
+        hashes.iter().flat_map(|h| h.0).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn prop_matches_ct_merkle(
+            entries in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..8), 1..300),
+            pick in any::<u64>(),
+        ) {
+            use ct_merkle::mem_backed_tree::MemoryBackedTree;
+            let mut theirs = MemoryBackedTree::<Sha256, Vec<u8>>::new();
+            let mut ours = MemoryTree::new();
+            for e in &entries {
+                theirs.push(e.clone());
+                ours.push(leaf_hash(e));
+                let (theirs_root, ours_root) = (theirs.root(), ours.root());
+                prop_assert_eq!(theirs_root.as_bytes().as_slice(), ours_root.as_bytes());
+            }
+            let n = entries.len() as u64;
+            let index = pick % n;
+            let ours_incl = concat(&ok(inclusion_proof(index, n, &ours)));
+            let theirs_incl = theirs.prove_inclusion(index as usize);
+            prop_assert_eq!(theirs_incl.as_bytes(), ours_incl.as_slice());
+            // ct-merkle proves from `n - additions` (at least 1) to `n`.
+            let additions = (pick >> 32) % n;
+            let ours_cons = concat(&ok(consistency_proof(n - additions, n, &ours)));
+            let theirs_cons = theirs.prove_consistency(additions as usize);
+            prop_assert_eq!(theirs_cons.as_bytes(), ours_cons.as_slice());
+        }
+    }
+
     // ---- Properties
 
     fn size_and_index() -> impl Strategy<Value = (u64, u64, u64)> {

@@ -5,7 +5,8 @@ use ed25519_dalek::SigningKey;
 use ledger::event::LeafHash;
 use ledger::keys::PublicKey;
 use ledger::{
-    Actor, ActorId, EventId, EventType, KeyId, KeyRegistry, ProposedEvent, StreamId, StreamVersion, Timestamp,
+    Actor, ActorId, EventId, EventType, KeyId, KeyRegistry, ProposedEvent, StreamId, StreamVersion,
+    Timestamp,
 };
 
 const SEED: [u8; 32] = [0x11; 32];
@@ -64,7 +65,10 @@ fn worked_example_matches_spec_md() {
         println!("{name}: {value}");
     }
     for (name, value) in values {
-        assert!(spec.contains(value), "SPEC.md §8 does not carry the {name}:\n{value}");
+        assert!(
+            spec.contains(value),
+            "SPEC.md §8 does not carry the {name}:\n{value}"
+        );
     }
     // And the example verifies as a verifier would check it.
     let parsed = ledger::Event::from_entry(&sealed.entry).unwrap();
@@ -76,5 +80,8 @@ fn worked_example_matches_spec_md() {
         "an unregistered key is refused"
     );
     let sig_bytes = &proposed.signature.as_ref().expect("signed").sig.0;
-    assert!(PublicKey::Ed25519(sk.verifying_key()).verify(&proposed.signing_bytes().unwrap(), sig_bytes));
+    assert!(
+        PublicKey::Ed25519(sk.verifying_key())
+            .verify(&proposed.signing_bytes().unwrap(), sig_bytes)
+    );
 }

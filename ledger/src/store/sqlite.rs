@@ -76,11 +76,14 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// Where an append's answer goes.
+type Reply = oneshot::Sender<Result<Vec<Receipt>, Error>>;
+
 enum Job {
     Append {
         request: AppendRequest,
         digests: Vec<[u8; 32]>,
-        reply: oneshot::Sender<Result<Vec<Receipt>, Error>>,
+        reply: Reply,
     },
     Checkpoint {
         reply: oneshot::Sender<Result<(), Error>>,
@@ -445,7 +448,7 @@ impl Writer {
 
     fn commit_group(&mut self, jobs: Vec<Job>) {
         let mut group = Group::default();
-        let mut answers: Vec<(oneshot::Sender<Result<Vec<Receipt>, Error>>, Outcome)> = Vec::new();
+        let mut answers: Vec<(Reply, Outcome)> = Vec::new();
         let mut checkpoint_replies = Vec::new();
         let mut failure: Option<Error> = None;
 
@@ -584,10 +587,10 @@ impl Writer {
 
         // Key status and registry changes, checked before anything is written.
         let mut scratch = None;
-        let mut next_version = current.map_or(0, |v| v.0 + 1);
         let mut prev = head.map_or(LeafHash::GENESIS, |(_, leaf)| leaf);
         let mut sealed = Vec::with_capacity(request.events.len());
-        for ev in &request.events {
+        let first_version = current.map_or(0, |v| v.0 + 1);
+        for (next_version, ev) in (first_version..).zip(&request.events) {
             let registry = scratch.as_ref().unwrap_or(&self.registry);
             if let Some(sig) = &ev.signature
                 && let Err(e) = registry.authorize(sig, &ev.actor.department, &recorded_at)
@@ -605,7 +608,6 @@ impl Writer {
                 }
             }
             prev = s.leaf_hash;
-            next_version += 1;
             sealed.push(s);
         }
 

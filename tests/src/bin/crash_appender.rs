@@ -36,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
             loop {
                 n += 1;
                 let stream = format!("case-crash-{}", (t as u64 + n) % 8);
-                let batch = if n % 5 == 0 { 3 } else { 1 };
+                let batch = if n.is_multiple_of(5) { 3 } else { 1 };
                 let events = (0..batch)
                     .map(|_| event(&stream, "case.note", "dept-crash"))
                     .collect();
@@ -65,8 +65,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }));
     }
-    for h in handles {
-        h.await?;
-    }
+    // The tasks append until the process is killed.
+    futures::future::join_all(handles).await;
     Ok(())
 }
