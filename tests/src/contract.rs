@@ -623,6 +623,26 @@ pub async fn tiles_and_bundles_match_the_tree(b: &dyn Backend) {
             .await,
         Err(Error::OutOfRange { .. })
     ));
+    // A tile far above the tree (its leaf range overflows u64) is refused too.
+    assert!(matches!(
+        store
+            .hash_tile(TileId {
+                level: 7,
+                index: 1,
+                width: 256
+            })
+            .await,
+        Err(Error::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        store
+            .entry_bundle(EntryBundleId {
+                index: 1,
+                width: 45
+            })
+            .await,
+        Err(Error::OutOfRange { .. })
+    ));
     let bundle = store
         .entry_bundle(EntryBundleId {
             index: 1,

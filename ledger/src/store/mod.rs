@@ -294,19 +294,13 @@ pub trait Store: Send + Sync + 'static {
     /// A C2SP tlog-tiles hash tile.
     async fn hash_tile(&self, tile: TileId) -> Result<Vec<u8>, Error> {
         let size = self.size().await?;
-        let ids: Vec<NodeId> = tiles::tile_nodes(&tile).into_iter().collect();
-        let last = ids.last().copied();
-        if let Some(last) = last {
-            // The tile must lie wholly inside the tree.
-            let end = (last.index + 1)
-                .checked_shl(u32::from(last.level))
-                .unwrap_or(u64::MAX);
-            if end > size {
-                return Err(Error::OutOfRange {
-                    reason: format!("tile {} is beyond the tree of size {size}", tile.path()),
-                });
-            }
+        // The tile must lie wholly inside the tree.
+        if !tile.fits(size) {
+            return Err(Error::OutOfRange {
+                reason: format!("tile {} is beyond the tree of size {size}", tile.path()),
+            });
         }
+        let ids: Vec<NodeId> = tiles::tile_nodes(&tile);
         let hashes = self.read_hashes(&ids).await?;
         Ok(tiles::encode_hash_tile(&hashes))
     }
@@ -314,9 +308,8 @@ pub trait Store: Send + Sync + 'static {
     /// A C2SP tlog-tiles entry bundle.
     async fn entry_bundle(&self, bundle: EntryBundleId) -> Result<Vec<u8>, Error> {
         let width = u64::from(bundle.width);
-        let from = bundle.index * tiles::TILE_WIDTH;
         let size = self.size().await?;
-        if from + width > size {
+        if !bundle.fits(size) {
             return Err(Error::OutOfRange {
                 reason: format!(
                     "entry bundle {} is beyond the log of size {size}",
@@ -324,6 +317,7 @@ pub trait Store: Send + Sync + 'static {
                 ),
             });
         }
+        let from = bundle.index * tiles::TILE_WIDTH;
         let raw = self.read_entries(LogIndex(from), width as usize).await?;
         if raw.len() as u64 != width {
             return Err(Error::Storage {
