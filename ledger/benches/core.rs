@@ -1,374 +1,1033 @@
-//! Core benchmarks, each printed with its ratio to a ceiling measured in
-//! the same run (issue 2). `LEDGER_BENCH_QUICK=1` shrinks the sizes ~10×.
+//! Core benchmarks of the ledger, each set against a ceiling measured in the
+//! same run on the same machine.
 //!
-//! Run: cargo bench -p ledger --bench core
+//! Run with `cargo bench -p ledger --bench core`. A plain `fn main` (no
+//! criterion): every figure is one timed run of a fixed amount of work (the
+//! ceilings are the best of a few runs), printed as it completes and again
+//! in a table at the end.
+//!
+//! Environment:
+//! - `LEDGER_BENCH_QUICK=1` shrinks every size about tenfold (CI smoke runs).
+//! - `LEDGER_BENCH_DIR=<dir>` puts the temporary data directories there
+//!   (default: cargo's target tmp dir, i.e. real files on the build disk).
+//!
+//! What is measured:
+//! 1. Durable appends of signed events (≈300-byte payload, one event per
+//!    append, `ExpectedVersion::Any`) with 1, 16 and 256 concurrent appender
+//!    tasks on a 2-worker tokio runtime; unsigned appends at 256. Events are
+//!    built and signed before the clock starts.
+//! 2. Ceilings: (a) raw SQLite inserts of the same sealed rows into the same
+//!    `events` schema (WAL, `synchronous=FULL`, 1,000 rows a transaction);
+//!    (b) Ed25519 verification of the same signatures on every core, one by
+//!    one (`verify_strict`) and in batches of 64.
+//! 3. `verify_store` over the store of the 256-appender signed run.
+//! 4. Inclusion and consistency proof latency from the store at 1,000,000
+//!    entries (quick: 100,000) and at 1,000, and from a `MemoryTree`.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use ed25519_dalek::SigningKey;
-use ledger::audit::verify_store;
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 use ledger::datadir::DataDir;
 use ledger::event::LeafHash;
 use ledger::keys::{KEY_REGISTERED, KeyRegistration, PublicKey};
+use ledger::merkle::{self, MemoryTree};
 use ledger::store::sqlite::{SqliteConfig, SqliteStore};
 use ledger::{
     Actor, ActorId, AppendRequest, EventType, ExpectedVersion, KeyId, LogIndex, ProposedEvent,
     Store, StreamId, StreamVersion, Timestamp,
 };
 use rayon::prelude::*;
+use rusqlite::{Connection, params};
+use serde_json::{Map, Value, json};
+use tempfile::TempDir;
+use tokio::runtime::Runtime;
+use tokio::task::JoinSet;
 
-fn quick() -> bool {
-    std::env::var("LEDGER_BENCH_QUICK").is_ok_and(|v| v == "1")
+/// Streams the case events are spread over: event `i` goes to `case-{i % STREAMS}`.
+const STREAMS: usize = 1_000;
+/// Department keys signing the case events, round robin.
+const DEPARTMENTS: usize = 4;
+/// Rows per transaction of the raw SQLite ceiling.
+const SQLITE_BATCH: usize = 1_000;
+/// Signatures per batch of the batch-verification ceiling (as `verify_store`).
+const VERIFY_BATCH: usize = 64;
+/// Events per append when building the proof stores (`MAX_BATCH_EVENTS`).
+const BULK_BATCH: u64 = ledger::store::MAX_BATCH_EVENTS as u64;
+/// Concurrent tasks building the proof stores.
+const BULK_TASKS: usize = 8;
+const ORIGIN: &str = "ledger.localhost/bench";
+
+const EVENTS_DDL: &str = "CREATE TABLE events(
+        idx INTEGER PRIMARY KEY, id BLOB NOT NULL, stream TEXT NOT NULL,
+        version INTEGER NOT NULL, leaf BLOB NOT NULL, entry BLOB NOT NULL);
+     CREATE UNIQUE INDEX events_by_id ON events(id);
+     CREATE UNIQUE INDEX events_by_stream ON events(stream, version);";
+const EVENTS_INSERT: &str =
+    "INSERT INTO events(idx, id, stream, version, leaf, entry) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+struct Sizes {
+    quick: bool,
+    append_1: usize,
+    append_16: usize,
+    append_256: usize,
+    unsigned_256: usize,
+    big_log: u64,
+    small_log: u64,
+    proof_samples: usize,
+    single_commits: usize,
+    ceiling_runs: usize,
 }
 
-fn scale(n: usize) -> usize {
-    if quick() { (n / 10).max(100) } else { n }
+impl Sizes {
+    fn from_env() -> Self {
+        let quick = std::env::var("LEDGER_BENCH_QUICK").is_ok_and(|v| v == "1");
+        let scale = if quick { 10 } else { 1 };
+        Sizes {
+            quick,
+            append_1: 2_000 / scale,
+            append_16: 20_000 / scale,
+            append_256: 40_000 / scale,
+            unsigned_256: 40_000 / scale,
+            big_log: 1_000_000 / scale as u64,
+            small_log: 1_000,
+            proof_samples: 2_000,
+            single_commits: 200 / scale,
+            ceiling_runs: 3,
+        }
+    }
 }
 
-fn payload() -> serde_json::Map<String, serde_json::Value> {
-    serde_json::json!({
-        "item": "企业设立登记", "channel": "window",
+fn main() {
+    let sizes = Sizes::from_env();
+    let base = bench_dir();
+    print_machine(&sizes, &base);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut table = Table::default();
+    let mut rng = SplitMix(0x5eed_1ed9_e700_0001);
+
+    // -- Events, built and signed before any clock starts -------------------
+    let keys = department_keys();
+    let t = Instant::now();
+    let signed_1 = signed_events(sizes.append_1, &keys);
+    let signed_16 = signed_events(sizes.append_16, &keys);
+    let signed_256 = signed_events(sizes.append_256, &keys);
+    let unsigned_256 = unsigned_events(sizes.unsigned_256);
+    let rows = sealed_rows(&signed_256);
+    let sigs = signature_items(&signed_256, &keys);
+    let avg_entry = rows.iter().map(|r| r.entry.len()).sum::<usize>() / rows.len().max(1);
+    let avg_payload = signed_256
+        .iter()
+        .take(100)
+        .map(|e| serde_json::to_vec(&e.payload).map_or(0, |v| v.len()))
+        .sum::<usize>()
+        / signed_256.len().clamp(1, 100);
+    println!(
+        "prepared {} signed + {} unsigned events in {:.1} s (payload ≈{avg_payload} B, sealed entry ≈{avg_entry} B)",
+        sizes.append_1 + sizes.append_16 + sizes.append_256,
+        sizes.unsigned_256,
+        t.elapsed().as_secs_f64()
+    );
+
+    // -- 2. Ceilings ---------------------------------------------------------
+    println!("\n== ceilings (best of {}) ==", sizes.ceiling_runs);
+    let sqlite_ceiling = best_rate(sizes.ceiling_runs, rows.len(), || {
+        sqlite_raw_insert(&base, &rows)
+    });
+    println!(
+        "raw SQLite insert, {SQLITE_BATCH} rows/txn (WAL, synchronous=FULL): {} rows/s",
+        rate(sqlite_ceiling)
+    );
+    let commit_rate = sizes.single_commits as f64
+        / secs(sqlite_single_row_commits(
+            &base,
+            &rows[..sizes.single_commits.min(rows.len())],
+        ));
+    println!(
+        "raw SQLite insert, 1 row/txn (fsync-bound, for reference): {} commits/s",
+        rate(commit_rate)
+    );
+    let ed_single = best_rate(sizes.ceiling_runs, sigs.len(), || ed25519_single(&sigs));
+    println!(
+        "Ed25519 verify_strict on {} cores: {} verifications/s",
+        rayon::current_num_threads(),
+        rate(ed_single)
+    );
+    let ed_batch = best_rate(sizes.ceiling_runs, sigs.len(), || ed25519_batch(&sigs));
+    println!(
+        "Ed25519 verify_batch({VERIFY_BATCH}) on {} cores: {} verifications/s",
+        rayon::current_num_threads(),
+        rate(ed_batch)
+    );
+    let signed_ceiling = sqlite_ceiling.min(ed_single);
+    let verify_ceiling = ed_single.max(ed_batch);
+    println!(
+        "signed-append ceiling = min(SQLite, Ed25519 single) = {}/s",
+        rate(signed_ceiling)
+    );
+    table.section("ceilings");
+    table.row(
+        &format!("raw SQLite insert, {SQLITE_BATCH} rows/txn"),
+        format!("{} rows/s", rate(sqlite_ceiling)),
+        "",
+    );
+    table.row(
+        "raw SQLite insert, 1 row/txn (reference)",
+        format!("{} commits/s", rate(commit_rate)),
+        "",
+    );
+    table.row(
+        "Ed25519 verify_strict, all cores",
+        format!("{} verif/s", rate(ed_single)),
+        "",
+    );
+    table.row(
+        &format!("Ed25519 verify_batch({VERIFY_BATCH}), all cores"),
+        format!("{} verif/s", rate(ed_batch)),
+        "",
+    );
+    table.row(
+        "signed-append ceiling (min SQLite, Ed25519 single)",
+        format!("{}/s", rate(signed_ceiling)),
+        "",
+    );
+
+    // -- 1. Durable appends --------------------------------------------------
+    println!("\n== durable appends (one event per append, ExpectedVersion::Any) ==");
+    table.section("durable append");
+    let mut audit_store = None;
+    for (label, events, appenders, signed) in [
+        ("append signed, 1 appender", signed_1, 1, true),
+        ("append signed, 16 appenders", signed_16, 16, true),
+        ("append signed, 256 appenders", signed_256, 256, true),
+        ("append unsigned, 256 appenders", unsigned_256, 256, false),
+    ] {
+        let fresh = fresh_store(&base, "append");
+        if signed {
+            rt.block_on(register_keys(&fresh.store, &keys));
+        }
+        let count = events.len();
+        let before = rt.block_on(fresh.store.size()).expect("size");
+        let elapsed = rt.block_on(run_appenders(&fresh.store, events, appenders));
+        let after = rt.block_on(fresh.store.size()).expect("size");
+        assert_eq!(
+            after - before,
+            count as u64,
+            "{label}: every event appended"
+        );
+        let r = count as f64 / secs(elapsed);
+        let (ceiling, goal, ceiling_name) = if signed {
+            (signed_ceiling, 0.70, "ceiling")
+        } else {
+            (sqlite_ceiling, 0.50, "SQLite ceiling")
+        };
+        let checked = appenders == 256;
+        println!(
+            "{label}: {} events/s ({} of {ceiling_name} {}/s){}   [{count} events in {:.2} s]",
+            rate(r),
+            pct(r / ceiling),
+            rate(ceiling),
+            if checked {
+                format!(" goal ≥ {}: {}", pct(goal), verdict(r / ceiling >= goal))
+            } else {
+                String::new()
+            },
+            secs(elapsed)
+        );
+        table.row(
+            label,
+            format!("{} events/s", rate(r)),
+            &format!("{} of {}/s", pct(r / ceiling), rate(ceiling)),
+        );
+        if checked {
+            table.goal(&format!("≥ {}", pct(goal)), r / ceiling >= goal);
+        }
+        if signed && appenders == 256 {
+            audit_store = Some(fresh);
+        }
+    }
+
+    // -- 3. Full-store verification -----------------------------------------
+    println!("\n== full-store verification ==");
+    table.section("verify_store");
+    let audited = audit_store.expect("the 256-appender signed store");
+    // A final checkpoint, so the audit also checks one at the very end.
+    rt.block_on(audited.store.checkpoint_now())
+        .expect("checkpoint");
+    let verifier = audited.data.signer().verifier();
+    let mut best = Duration::MAX;
+    let mut entries = 0;
+    for _ in 0..2 {
+        let t = Instant::now();
+        let verdict = rt
+            .block_on(ledger::audit::verify_store(
+                &audited.store,
+                &verifier,
+                |_| {},
+            ))
+            .expect("the store reads");
+        best = best.min(t.elapsed());
+        match verdict {
+            Ok(summary) => entries = summary.entries,
+            Err(problem) => panic!("audit of a clean store failed: {problem:?}"),
+        }
+    }
+    let audit_rate = entries as f64 / secs(best);
+    let ok = audit_rate / verify_ceiling >= 0.80;
+    println!(
+        "verify_store, {entries} signed events: {} events/s ({} of Ed25519 ceiling {}/s) goal ≥ 80 %: {}",
+        rate(audit_rate),
+        pct(audit_rate / verify_ceiling),
+        rate(verify_ceiling),
+        verdict(ok)
+    );
+    table.row(
+        &format!("verify_store, {entries} signed events (best of 2)"),
+        format!("{} events/s", rate(audit_rate)),
+        &format!(
+            "{} of {}/s",
+            pct(audit_rate / verify_ceiling),
+            rate(verify_ceiling)
+        ),
+    );
+    table.goal("≥ 80 %", ok);
+    drop(audited);
+
+    // -- 4. Proofs -----------------------------------------------------------
+    println!("\n== proofs ==");
+    table.section("proofs");
+    let t = Instant::now();
+    let big = build_bulk_store(&rt, &base, sizes.big_log);
+    let big_build = t.elapsed();
+    println!(
+        "built a store of {} small unsigned events in {:.1} s ({} events/s, {BULK_BATCH} events/append, {BULK_TASKS} tasks){}",
+        sizes.big_log,
+        secs(big_build),
+        rate(sizes.big_log as f64 / secs(big_build)),
+        if secs(big_build) > 60.0 {
+            " — slow: this dominates the run"
+        } else {
+            ""
+        }
+    );
+    table.row(
+        &format!(
+            "build {} small events, batches of {BULK_BATCH}",
+            sizes.big_log
+        ),
+        format!("{:.1} s", secs(big_build)),
+        &format!("{} events/s", rate(sizes.big_log as f64 / secs(big_build))),
+    );
+    let small = build_bulk_store(&rt, &base, sizes.small_log);
+
+    let n = sizes.proof_samples;
+    let big_n = sizes.big_log;
+    let small_n = sizes.small_log;
+    let (big_inc, big_con) = rt.block_on(store_proofs(&big.store, big_n, n, &mut rng));
+    let (small_inc, small_con) = rt.block_on(store_proofs(&small.store, small_n, n, &mut rng));
+    drop(big);
+    drop(small);
+
+    let t = Instant::now();
+    let big_tree = memory_tree(big_n);
+    println!(
+        "built a MemoryTree of {big_n} leaves in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let (mem_inc, mem_con) = memory_proofs(&big_tree, n, &mut rng);
+    drop(big_tree);
+    let small_tree = memory_tree(small_n);
+    let (mem_small_inc, mem_small_con) = memory_proofs(&small_tree, n, &mut rng);
+
+    for (kind, big_l, small_l, mem_l, mem_small_l) in [
+        ("inclusion", &big_inc, &small_inc, &mem_inc, &mem_small_inc),
+        (
+            "consistency",
+            &big_con,
+            &small_con,
+            &mem_con,
+            &mem_small_con,
+        ),
+    ] {
+        let ratio = big_l.median / small_l.median;
+        let ratio_ok = ratio <= 3.0;
+        let median_ok = big_l.median <= 100.0;
+        println!(
+            "{kind} proof, store at {}: median {:.1} µs, p99 {:.1} µs (goal median ≤ 100 µs: {})",
+            count_label(big_n),
+            big_l.median,
+            big_l.p99,
+            verdict(median_ok)
+        );
+        println!(
+            "{kind} proof, store at {}: median {:.1} µs, p99 {:.1} µs",
+            count_label(small_n),
+            small_l.median,
+            small_l.p99
+        );
+        println!(
+            "{kind} proof, ratio {}/{} (median): {ratio:.2}× (goal ≤ 3×: {})",
+            count_label(big_n),
+            count_label(small_n),
+            verdict(ratio_ok)
+        );
+        println!(
+            "{kind} proof, MemoryTree at {}: median {:.2} µs, p99 {:.2} µs; at {}: median {:.2} µs (store overhead at {}: {:.0}×)",
+            count_label(big_n),
+            mem_l.median,
+            mem_l.p99,
+            count_label(small_n),
+            mem_small_l.median,
+            count_label(big_n),
+            big_l.median / mem_l.median.max(1e-3)
+        );
+        table.row(
+            &format!("{kind} proof, store at {}", count_label(big_n)),
+            format!("median {:.1} µs, p99 {:.1} µs", big_l.median, big_l.p99),
+            "",
+        );
+        table.goal("median ≤ 100 µs", median_ok);
+        table.row(
+            &format!("{kind} proof, store at {}", count_label(small_n)),
+            format!("median {:.1} µs, p99 {:.1} µs", small_l.median, small_l.p99),
+            "",
+        );
+        table.row(
+            &format!(
+                "{kind} proof, ratio {}/{}",
+                count_label(big_n),
+                count_label(small_n)
+            ),
+            format!("{ratio:.2}×"),
+            "median vs median",
+        );
+        table.goal("≤ 3×", ratio_ok);
+        table.row(
+            &format!("{kind} proof, MemoryTree at {}", count_label(big_n)),
+            format!("median {:.2} µs, p99 {:.2} µs", mem_l.median, mem_l.p99),
+            &format!(
+                "store is {:.0}× slower",
+                big_l.median / mem_l.median.max(1e-3)
+            ),
+        );
+    }
+
+    table.print(&sizes);
+}
+
+// ---------------------------------------------------------------------------
+// Machine and output
+
+fn bench_dir() -> PathBuf {
+    let dir = std::env::var_os("LEDGER_BENCH_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")), PathBuf::from);
+    std::fs::create_dir_all(&dir).expect("benchmark directory");
+    dir
+}
+
+fn print_machine(sizes: &Sizes, base: &Path) {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown", |(_, m)| m.trim());
+    let cpus = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("== ledger core benchmark ==");
+    println!(
+        "machine: nproc = {nproc} ({cpus} in /proc/cpuinfo), CPU: {model}, rayon threads: {}",
+        rayon::current_num_threads()
+    );
+    println!(
+        "mode: {} (LEDGER_BENCH_QUICK={}), data under {}",
+        if sizes.quick { "quick" } else { "full" },
+        u8::from(sizes.quick),
+        base.display()
+    );
+}
+
+#[derive(Default)]
+struct Table {
+    rows: Vec<[String; 4]>,
+}
+
+impl Table {
+    fn section(&mut self, name: &str) {
+        self.rows.push([
+            format!("[{name}]"),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+
+    fn row(&mut self, name: &str, figure: String, against: &str) {
+        self.rows
+            .push([name.to_owned(), figure, against.to_owned(), String::new()]);
+    }
+
+    /// Sets the goal column of the last row.
+    fn goal(&mut self, goal: &str, met: bool) {
+        if let Some(last) = self.rows.last_mut() {
+            last[3] = format!("{goal}: {}", verdict(met));
+        }
+    }
+
+    fn print(&self, sizes: &Sizes) {
+        let head = ["measure", "figure", "against ceiling", "goal"];
+        let mut widths = head.map(|h| h.chars().count());
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let line = |cells: &[String; 4]| {
+            let mut out = String::new();
+            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+                if i > 0 {
+                    out.push_str(" | ");
+                }
+                out.push_str(cell);
+                out.extend(std::iter::repeat_n(' ', w - cell.chars().count()));
+            }
+            println!("{}", out.trim_end());
+        };
+        println!(
+            "\n== summary ({} mode) ==",
+            if sizes.quick { "quick" } else { "full" }
+        );
+        line(&head.map(str::to_owned));
+        let rule: usize = widths.iter().sum::<usize>() + 3 * (widths.len() - 1);
+        println!("{}", "-".repeat(rule));
+        for row in &self.rows {
+            line(row);
+        }
+    }
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "FAIL" }
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64().max(1e-9)
+}
+
+/// A rate with thousands separators.
+fn rate(per_sec: f64) -> String {
+    let n = per_sec.round() as u64;
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn pct(fraction: f64) -> String {
+    format!("{:.0} %", fraction * 100.0)
+}
+
+fn count_label(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 && n.is_multiple_of(1_000_000) => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n.is_multiple_of(1_000) => format!("{}K", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+/// Best rate of `runs` timed runs, each doing `work` items.
+fn best_rate(runs: usize, work: usize, mut run: impl FnMut() -> Duration) -> f64 {
+    (0..runs)
+        .map(|_| work as f64 / secs(run()))
+        .fold(0.0, f64::max)
+}
+
+/// A small deterministic PRNG (SplitMix64), so runs pick the same samples.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform-enough in `0..n` for sampling (n > 0).
+    fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Stores, keys and events
+
+/// A fresh data directory with its store. Fields drop in order: the store
+/// (closing its writer) before the directory is removed.
+struct Fresh {
+    store: SqliteStore,
+    data: DataDir,
+    _dir: TempDir,
+}
+
+fn fresh_store(base: &Path, label: &str) -> Fresh {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("ledger-bench-{label}-"))
+        .tempdir_in(base)
+        .expect("temporary data directory");
+    let data = DataDir::open_or_init(&dir.path().join("data"), Some(ORIGIN)).expect("data dir");
+    let store = data
+        .open_store(SqliteConfig::default())
+        .expect("open store");
+    Fresh {
+        store,
+        data,
+        _dir: dir,
+    }
+}
+
+struct DeptKey {
+    department: ActorId,
+    signing: SigningKey,
+    id: KeyId,
+}
+
+fn department_keys() -> Vec<DeptKey> {
+    (0..DEPARTMENTS)
+        .map(|d| {
+            let signing = SigningKey::from_bytes(&[d as u8 + 1; 32]);
+            DeptKey {
+                department: ActorId::new(&format!("dept-{d}")).expect("valid department"),
+                id: KeyId::derive(&PublicKey::Ed25519(signing.verifying_key())),
+                signing,
+            }
+        })
+        .collect()
+}
+
+async fn register_keys(store: &SqliteStore, keys: &[DeptKey]) {
+    for k in keys {
+        let reg = KeyRegistration::new(
+            &PublicKey::Ed25519(k.signing.verifying_key()),
+            k.department.clone(),
+            None,
+        );
+        let ev = ProposedEvent::new(
+            StreamId::registry(),
+            EventType::new(KEY_REGISTERED).expect("valid type"),
+            Timestamp::now(),
+            Actor {
+                department: ActorId::new("ledger-admin").expect("valid id"),
+                officer: None,
+            },
+            reg.to_payload(),
+        );
+        store
+            .append(AppendRequest {
+                stream: StreamId::registry(),
+                expected: ExpectedVersion::Any,
+                events: vec![ev],
+            })
+            .await
+            .expect("key registration");
+    }
+}
+
+/// A case event with a ≈300-byte payload, as the integration fixtures build.
+fn case_event(i: usize, department: &ActorId) -> ProposedEvent {
+    let payload = json!({
+        "item": "企业设立登记",
+        "channel": "window",
         "officer_note": "材料齐全，当场受理。Materials complete; accepted at the window.",
         "materials": ["营业执照申请书", "身份证明", "住所使用证明"],
         "applicant_ref": "ar:6f1d2c9e8b7a6f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6",
-        "step": 1
-    })
-    .as_object()
-    .cloned()
-    .unwrap_or_default()
-}
-
-fn make_event(i: usize, sign: Option<(&KeyId, &SigningKey)>) -> ProposedEvent {
-    let ev = ProposedEvent::new(
-        StreamId::new(&format!("case-{}", i % 1000)).unwrap(),
-        EventType::new("case.note").unwrap(),
+        "step": i
+    });
+    ProposedEvent::new(
+        StreamId::new(&format!("case-{}", i % STREAMS)).expect("valid stream"),
+        EventType::new("case.step").expect("valid type"),
         Timestamp::now(),
         Actor {
-            department: ActorId::new("dept-bench").unwrap(),
-            officer: Some(ActorId::new("officer-1").unwrap()),
+            department: department.clone(),
+            officer: Some(ActorId::new("officer-1").expect("valid officer")),
         },
-        payload(),
-    );
-    match sign {
-        Some((k, sk)) => ev.sign_ed25519(k.clone(), sk).unwrap(),
-        None => ev,
+        as_object(payload),
+    )
+}
+
+fn as_object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(map) => map,
+        _ => Map::new(),
     }
 }
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    data: DataDir,
-    store: SqliteStore,
-}
-
-async fn fresh(key: &SigningKey) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let data = DataDir::open_or_init(dir.path(), Some("bench.example/log")).unwrap();
-    let store = data.open_store(SqliteConfig::default()).unwrap();
-    let reg = KeyRegistration::new(
-        &PublicKey::Ed25519(key.verifying_key()),
-        ActorId::new("dept-bench").unwrap(),
-        None,
-    );
-    let ev = ProposedEvent::new(
-        StreamId::registry(),
-        EventType::new(KEY_REGISTERED).unwrap(),
-        Timestamp::now(),
-        Actor {
-            department: ActorId::new("ledger-admin").unwrap(),
-            officer: None,
-        },
-        reg.to_payload(),
-    );
-    store
-        .append(AppendRequest {
-            stream: StreamId::registry(),
-            expected: ExpectedVersion::Any,
-            events: vec![ev],
+fn signed_events(n: usize, keys: &[DeptKey]) -> Vec<ProposedEvent> {
+    (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let k = &keys[i % keys.len()];
+            case_event(i, &k.department)
+                .sign_ed25519(k.id.clone(), &k.signing)
+                .expect("signable")
         })
-        .await
-        .unwrap();
-    Fixture {
-        _dir: dir,
-        data,
-        store,
-    }
+        .collect()
 }
 
-/// Appends `events` one per request from `tasks` concurrent tasks: events/s.
-async fn append_rate(store: &SqliteStore, events: Vec<ProposedEvent>, tasks: usize) -> f64 {
-    let n = events.len();
-    let events = Arc::new(events);
-    let next = Arc::new(AtomicUsize::new(0));
+fn unsigned_events(n: usize) -> Vec<ProposedEvent> {
+    let departments: Vec<ActorId> = (0..DEPARTMENTS)
+        .map(|d| ActorId::new(&format!("dept-{d}")).expect("valid department"))
+        .collect();
+    (0..n)
+        .into_par_iter()
+        .map(|i| case_event(i, &departments[i % departments.len()]))
+        .collect()
+}
+
+/// `appenders` tasks, each appending its share one event at a time.
+async fn run_appenders(
+    store: &SqliteStore,
+    events: Vec<ProposedEvent>,
+    appenders: usize,
+) -> Duration {
+    let mut shares: Vec<Vec<ProposedEvent>> = (0..appenders)
+        .map(|_| Vec::with_capacity(events.len() / appenders + 1))
+        .collect();
+    for (i, ev) in events.into_iter().enumerate() {
+        shares[i % appenders].push(ev);
+    }
     let start = Instant::now();
-    let mut handles = Vec::new();
-    for _ in 0..tasks {
-        let (store, events, next) = (store.clone(), events.clone(), next.clone());
-        handles.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(ev) = events.get(i) else { return };
+    let mut tasks = JoinSet::new();
+    for share in shares {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for ev in share {
                 store
                     .append(AppendRequest {
                         stream: ev.stream.clone(),
                         expected: ExpectedVersion::Any,
-                        events: vec![ev.clone()],
+                        events: vec![ev],
                     })
                     .await
-                    .unwrap();
+                    .expect("append");
             }
-        }));
+        });
     }
-    for h in handles {
-        h.await.unwrap();
+    while let Some(done) = tasks.join_next().await {
+        done.expect("appender task");
     }
-    n as f64 / start.elapsed().as_secs_f64()
+    start.elapsed()
 }
 
-/// Raw SQLite: the same rows, same schema, 1,000 per transaction: rows/s.
-fn raw_sqlite_rate(events: &[ProposedEvent]) -> f64 {
-    let rows: Vec<_> = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            (
-                i,
-                e.seal(StreamVersion(i as u64), Timestamp::now(), LeafHash::GENESIS)
-                    .unwrap(),
-            )
-        })
-        .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let c = rusqlite::Connection::open(dir.path().join("raw.sqlite")).unwrap();
-    c.pragma_update(None, "journal_mode", "WAL").unwrap();
-    c.pragma_update(None, "synchronous", "FULL").unwrap();
-    c.execute_batch(
-        "CREATE TABLE events(idx INTEGER PRIMARY KEY, id BLOB NOT NULL, stream TEXT NOT NULL,
-             version INTEGER NOT NULL, leaf BLOB NOT NULL, entry BLOB NOT NULL);
-         CREATE UNIQUE INDEX events_by_id ON events(id);
-         CREATE UNIQUE INDEX events_by_stream ON events(stream, version);",
-    )
-    .unwrap();
-    let start = Instant::now();
-    for chunk in rows.chunks(1000) {
-        c.execute_batch("BEGIN").unwrap();
-        {
-            let mut st = c
-                .prepare_cached("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-                .unwrap();
-            for (i, s) in chunk {
-                st.execute(rusqlite::params![
-                    *i as i64,
-                    s.event.id.0.to_bytes().to_vec(),
-                    s.event.stream.as_str(),
-                    *i as i64,
-                    &s.leaf_hash.0.0[..],
-                    &s.entry
-                ])
-                .unwrap();
-            }
-        }
-        c.execute_batch("COMMIT").unwrap();
-    }
-    rows.len() as f64 / start.elapsed().as_secs_f64()
-}
-
-/// Ed25519 verification on every core: (single verify_strict, batch of 64) per second.
-fn ed25519_rates(events: &[ProposedEvent], vk: &ed25519_dalek::VerifyingKey) -> (f64, f64) {
-    let items: Vec<(Vec<u8>, ed25519_dalek::Signature)> = events
-        .iter()
-        .map(|e| {
-            let sig =
-                ed25519_dalek::Signature::from_slice(&e.signature.as_ref().unwrap().sig.0).unwrap();
-            (e.signing_bytes().unwrap(), sig)
-        })
-        .collect();
-    let start = Instant::now();
-    items
-        .par_iter()
-        .for_each(|(m, s)| assert!(vk.verify_strict(m, s).is_ok()));
-    let single = items.len() as f64 / start.elapsed().as_secs_f64();
-    let start = Instant::now();
-    items.par_chunks(64).for_each(|c| {
-        let msgs: Vec<&[u8]> = c.iter().map(|(m, _)| m.as_slice()).collect();
-        let sigs: Vec<_> = c.iter().map(|(_, s)| *s).collect();
-        let keys = vec![*vk; c.len()];
-        assert!(ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok());
-    });
-    let batch = items.len() as f64 / start.elapsed().as_secs_f64();
-    (single, batch)
-}
-
-fn median_and_p99(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    (v[v.len() / 2], v[(v.len() * 99) / 100])
-}
-
-/// Median/p99 µs of inclusion and consistency proofs on a store of `size`.
-async fn proof_times(store: &SqliteStore, size: u64) -> ((f64, f64), (f64, f64)) {
-    let mut inc = Vec::new();
-    let mut con = Vec::new();
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    for _ in 0..2000 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let i = x % size;
-        let t = Instant::now();
-        store.inclusion_proof(LogIndex(i), size).await.unwrap();
-        inc.push(t.elapsed().as_secs_f64() * 1e6);
-        let t = Instant::now();
-        store.consistency_proof(i.max(1), size).await.unwrap();
-        con.push(t.elapsed().as_secs_f64() * 1e6);
-    }
-    (median_and_p99(inc), median_and_p99(con))
-}
-
-async fn fill(store: &SqliteStore, n: usize) {
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut handles = Vec::new();
-    for _ in 0..4 {
-        let (store, next) = (store.clone(), next.clone());
-        handles.push(tokio::spawn(async move {
-            loop {
-                let start = next.fetch_add(1000, Ordering::Relaxed);
-                if start >= n {
-                    return;
+/// A store of `n` small unsigned events, appended `BULK_BATCH` at a time by
+/// `BULK_TASKS` concurrent tasks.
+fn build_bulk_store(rt: &Runtime, base: &Path, n: u64) -> Fresh {
+    let fresh = fresh_store(base, "proofs");
+    let batches = n.div_ceil(BULK_BATCH);
+    let next = Arc::new(AtomicU64::new(0));
+    let department = ActorId::new("dept-0").expect("valid department");
+    let kind = EventType::new("bulk.item").expect("valid type");
+    rt.block_on(async {
+        let mut tasks = JoinSet::new();
+        for _ in 0..BULK_TASKS {
+            let store = fresh.store.clone();
+            let next = next.clone();
+            let department = department.clone();
+            let kind = kind.clone();
+            tasks.spawn(async move {
+                loop {
+                    let b = next.fetch_add(1, Ordering::Relaxed);
+                    if b >= batches {
+                        break;
+                    }
+                    let stream =
+                        StreamId::new(&format!("bulk-{}", b % STREAMS as u64)).expect("stream");
+                    let from = b * BULK_BATCH;
+                    let to = (from + BULK_BATCH).min(n);
+                    let occurred = Timestamp::now();
+                    let events = (from..to)
+                        .map(|i| {
+                            ProposedEvent::new(
+                                stream.clone(),
+                                kind.clone(),
+                                occurred.clone(),
+                                Actor {
+                                    department: department.clone(),
+                                    officer: None,
+                                },
+                                as_object(json!({ "n": i })),
+                            )
+                        })
+                        .collect();
+                    store
+                        .append(AppendRequest {
+                            stream,
+                            expected: ExpectedVersion::Any,
+                            events,
+                        })
+                        .await
+                        .expect("bulk append");
                 }
-                let count = (n - start).min(1000);
-                let stream = StreamId::new(&format!("fill-{start}")).unwrap();
-                let events = (0..count)
-                    .map(|_| {
-                        ProposedEvent::new(
-                            stream.clone(),
-                            EventType::new("x").unwrap(),
-                            Timestamp::now(),
-                            Actor {
-                                department: ActorId::new("d").unwrap(),
-                                officer: None,
-                            },
-                            serde_json::Map::new(),
-                        )
-                    })
-                    .collect();
-                store
-                    .append(AppendRequest {
-                        stream,
-                        expected: ExpectedVersion::Any,
-                        events,
-                    })
-                    .await
-                    .unwrap();
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.expect("bulk task");
+        }
+    });
+    let size = rt.block_on(fresh.store.size()).expect("size");
+    assert_eq!(size, n, "bulk store holds every event");
+    fresh
+}
+
+// ---------------------------------------------------------------------------
+// Ceilings
+
+/// One sealed event as the store's `events` table holds it.
+struct Row {
+    id: Vec<u8>,
+    stream: String,
+    version: i64,
+    leaf: [u8; 32],
+    entry: Vec<u8>,
+}
+
+/// The events sealed as the store would (event `i` is version `i / STREAMS`
+/// of stream `case-{i % STREAMS}`), done before any clock starts.
+fn sealed_rows(events: &[ProposedEvent]) -> Vec<Row> {
+    events
+        .par_iter()
+        .enumerate()
+        .map(|(i, ev)| {
+            let s = ev
+                .seal(
+                    StreamVersion((i / STREAMS) as u64),
+                    Timestamp::now(),
+                    LeafHash::GENESIS,
+                )
+                .expect("sealable");
+            Row {
+                id: s.event.id.0.to_bytes().to_vec(),
+                stream: s.event.stream.as_str().to_owned(),
+                version: s.event.version.0 as i64,
+                leaf: s.leaf_hash.0.0,
+                entry: s.entry,
             }
-        }));
+        })
+        .collect()
+}
+
+fn raw_sqlite(base: &Path) -> (TempDir, Connection) {
+    let dir = tempfile::Builder::new()
+        .prefix("ledger-bench-sqlite-")
+        .tempdir_in(base)
+        .expect("temporary directory");
+    let conn = Connection::open(dir.path().join("raw.sqlite")).expect("open sqlite");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("WAL");
+    conn.pragma_update(None, "synchronous", "FULL")
+        .expect("synchronous=FULL");
+    conn.execute_batch(EVENTS_DDL).expect("schema");
+    (dir, conn)
+}
+
+fn insert_row(st: &mut rusqlite::CachedStatement<'_>, idx: usize, r: &Row) {
+    st.execute(params![
+        idx as i64,
+        r.id,
+        r.stream,
+        r.version,
+        &r.leaf[..],
+        r.entry
+    ])
+    .expect("insert");
+}
+
+/// Ceiling (a): the same rows into the same schema, `SQLITE_BATCH` a transaction.
+fn sqlite_raw_insert(base: &Path, rows: &[Row]) -> Duration {
+    let (_dir, mut conn) = raw_sqlite(base);
+    let start = Instant::now();
+    for (c, chunk) in rows.chunks(SQLITE_BATCH).enumerate() {
+        let tx = conn.transaction().expect("begin");
+        {
+            let mut st = tx.prepare_cached(EVENTS_INSERT).expect("prepare");
+            for (k, r) in chunk.iter().enumerate() {
+                insert_row(&mut st, c * SQLITE_BATCH + k, r);
+            }
+        }
+        tx.commit().expect("commit");
     }
-    for h in handles {
-        h.await.unwrap();
+    start.elapsed()
+}
+
+/// For reference: one row a transaction, i.e. the cost of one durable commit.
+fn sqlite_single_row_commits(base: &Path, rows: &[Row]) -> Duration {
+    let (_dir, conn) = raw_sqlite(base);
+    let mut st = conn.prepare_cached(EVENTS_INSERT).expect("prepare");
+    let start = Instant::now();
+    for (i, r) in rows.iter().enumerate() {
+        insert_row(&mut st, i, r);
+    }
+    start.elapsed()
+}
+
+struct SigItem {
+    key: VerifyingKey,
+    msg: Vec<u8>,
+    sig: Signature,
+}
+
+fn signature_items(events: &[ProposedEvent], keys: &[DeptKey]) -> Vec<SigItem> {
+    let by_id: HashMap<&KeyId, VerifyingKey> = keys
+        .iter()
+        .map(|k| (&k.id, k.signing.verifying_key()))
+        .collect();
+    events
+        .par_iter()
+        .map(|ev| {
+            let sig = ev.signature.as_ref().expect("signed event");
+            SigItem {
+                key: by_id[&sig.key],
+                msg: ev.signing_bytes().expect("signing bytes"),
+                sig: Signature::from_slice(&sig.sig.0).expect("64-byte signature"),
+            }
+        })
+        .collect()
+}
+
+/// Ceiling (b): `verify_strict` of every signature, on every core.
+fn ed25519_single(items: &[SigItem]) -> Duration {
+    let start = Instant::now();
+    let ok = items
+        .par_iter()
+        .filter(|it| it.key.verify_strict(&it.msg, &it.sig).is_ok())
+        .count();
+    let elapsed = start.elapsed();
+    assert_eq!(ok, items.len(), "every signature verifies");
+    elapsed
+}
+
+/// Ceiling (b'): batch verification in chunks of `VERIFY_BATCH`, on every core.
+fn ed25519_batch(items: &[SigItem]) -> Duration {
+    let start = Instant::now();
+    let ok = items.par_chunks(VERIFY_BATCH).all(|chunk| {
+        let msgs: Vec<&[u8]> = chunk.iter().map(|it| it.msg.as_slice()).collect();
+        let sigs: Vec<Signature> = chunk.iter().map(|it| it.sig).collect();
+        let keys: Vec<VerifyingKey> = chunk.iter().map(|it| it.key).collect();
+        ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
+    });
+    let elapsed = start.elapsed();
+    assert!(ok, "every batch verifies");
+    elapsed
+}
+
+// ---------------------------------------------------------------------------
+// Proofs
+
+/// Median and 99th percentile, in µs.
+struct Latency {
+    median: f64,
+    p99: f64,
+}
+
+impl Latency {
+    fn of(mut samples: Vec<Duration>) -> Self {
+        samples.sort_unstable();
+        let at = |q: usize| {
+            let i = (samples.len() * q / 100).min(samples.len().saturating_sub(1));
+            samples.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e6)
+        };
+        Latency {
+            median: at(50),
+            p99: at(99),
+        }
     }
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_default();
-    println!(
-        "machine: {} cores, {cpu}",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
-    let sk = SigningKey::from_bytes(&[42u8; 32]);
-    let key = KeyId::derive(&PublicKey::Ed25519(sk.verifying_key()));
-    let mut lines = Vec::new();
-
-    // Ceilings.
-    let n_ceiling = scale(40_000);
-    let signed: Vec<ProposedEvent> = (0..n_ceiling)
-        .map(|i| make_event(i, Some((&key, &sk))))
-        .collect();
-    let raw = raw_sqlite_rate(&signed);
-    let (ed_single, ed_batch) = ed25519_rates(&signed, &sk.verifying_key());
-    let signed_ceiling = raw.min(ed_single);
-    lines.push(format!(
-        "ceiling: raw SQLite inserts, 1,000/txn, same rows: {raw:.0} rows/s"
-    ));
-    lines.push(format!("ceiling: Ed25519 verify_strict on every core: {ed_single:.0}/s; batch-64 on every core: {ed_batch:.0}/s"));
-
-    // Signed appends at 1, 16, 256.
-    let mut verify_fixture = None;
-    for (tasks, n) in [
-        (1usize, scale(2_000)),
-        (16, scale(20_000)),
-        (256, scale(40_000)),
-    ] {
-        let fx = fresh(&sk).await;
-        let events: Vec<_> = (0..n).map(|i| make_event(i, Some((&key, &sk)))).collect();
-        let rate = append_rate(&fx.store, events, tasks).await;
-        lines.push(format!(
-            "append signed, {tasks:>3} appenders: {rate:>8.0} events/s ({:.0} % of ceiling {signed_ceiling:.0}/s)",
-            100.0 * rate / signed_ceiling
-        ));
-        if tasks == 256 {
-            verify_fixture = Some(fx);
-        }
-    }
-    // Unsigned at 256.
-    {
-        let fx = fresh(&sk).await;
-        let n = scale(40_000);
-        let events: Vec<_> = (0..n).map(|i| make_event(i, None)).collect();
-        let rate = append_rate(&fx.store, events, 256).await;
-        lines.push(format!(
-            "append unsigned, 256 appenders: {rate:>8.0} events/s ({:.0} % of raw SQLite {raw:.0}/s)",
-            100.0 * rate / raw
-        ));
-    }
-    // Full-store verification.
-    if let Some(fx) = verify_fixture {
-        fx.store.checkpoint_now().await.unwrap();
-        let size = fx.store.size().await.unwrap();
-        let verifier = fx.data.signer().verifier();
-        let t = Instant::now();
-        let summary = verify_store(&fx.store, &verifier, |_| {})
+/// Inclusion and consistency proof latencies from a store of `size` entries,
+/// one proof at a time, at random indexes/sizes (after a short warm-up).
+async fn store_proofs(
+    store: &SqliteStore,
+    size: u64,
+    samples: usize,
+    rng: &mut SplitMix,
+) -> (Latency, Latency) {
+    for _ in 0..100 {
+        store
+            .inclusion_proof(LogIndex(rng.below(size)), size)
             .await
-            .unwrap()
-            .unwrap();
-        let rate = summary.entries as f64 / t.elapsed().as_secs_f64();
-        let ceiling = ed_single.max(ed_batch);
-        lines.push(format!(
-            "verify_store (hash+link+signature+tree), {size} events: {rate:.0} events/s ({:.0} % of Ed25519 ceiling {ceiling:.0}/s)",
-            100.0 * rate / ceiling
-        ));
+            .expect("inclusion proof");
+        store
+            .consistency_proof(1 + rng.below(size), size)
+            .await
+            .expect("consistency proof");
     }
-    // Proofs at 1K and at 1M.
-    let big = if quick() { 100_000 } else { 1_000_000 };
-    let mut medians = Vec::new();
-    for n in [1_000usize, big] {
-        let fx = fresh(&sk).await;
+    let mut inclusion = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let i = LogIndex(rng.below(size));
         let t = Instant::now();
-        fill(&fx.store, n).await;
-        let fill_s = t.elapsed().as_secs_f64();
-        let size = fx.store.size().await.unwrap();
-        let ((im, ip), (cm, cp)) = proof_times(&fx.store, size).await;
-        medians.push((im, cm));
-        lines.push(format!(
-            "proofs at {size} entries (filled in {fill_s:.1} s = {:.0} events/s in batches of 1000): inclusion median {im:.1} µs p99 {ip:.1} µs; consistency median {cm:.1} µs p99 {cp:.1} µs",
-            size as f64 / fill_s
-        ));
+        let proof = store
+            .inclusion_proof(i, size)
+            .await
+            .expect("inclusion proof");
+        inclusion.push(t.elapsed());
+        assert!(size == 1 || !proof.hashes.is_empty());
     }
-    lines.push(format!(
-        "proof time ratio {big} / 1000 entries: inclusion {:.2}×, consistency {:.2}×",
-        medians[1].0 / medians[0].0,
-        medians[1].1 / medians[0].1
-    ));
-    println!();
-    for l in lines {
-        println!("{l}");
+    let mut consistency = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let m = 1 + rng.below(size);
+        let t = Instant::now();
+        store
+            .consistency_proof(m, size)
+            .await
+            .expect("consistency proof");
+        consistency.push(t.elapsed());
     }
+    (Latency::of(inclusion), Latency::of(consistency))
+}
+
+fn memory_tree(size: u64) -> MemoryTree {
+    let mut tree = MemoryTree::new();
+    for i in 0..size {
+        tree.push(merkle::leaf_hash(&i.to_be_bytes()));
+    }
+    tree
+}
+
+/// The pure merkle functions against an in-memory tree, for comparison.
+fn memory_proofs(tree: &MemoryTree, samples: usize, rng: &mut SplitMix) -> (Latency, Latency) {
+    let size = tree.size();
+    let mut inclusion = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let i = rng.below(size);
+        let t = Instant::now();
+        let proof = merkle::inclusion_proof(i, size, tree).expect("inclusion proof");
+        inclusion.push(t.elapsed());
+        std::hint::black_box(proof);
+    }
+    let mut consistency = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let m = 1 + rng.below(size);
+        let t = Instant::now();
+        let proof = merkle::consistency_proof(m, size, tree).expect("consistency proof");
+        consistency.push(t.elapsed());
+        std::hint::black_box(proof);
+    }
+    (Latency::of(inclusion), Latency::of(consistency))
 }
