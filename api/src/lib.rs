@@ -1,1 +1,36 @@
-//! placeholder
+//! The `ledger serve` HTTP service: append, read, subscribe, proofs, tiles
+//! and administration over one [`ledger::Store`].
+//!
+//! # Layout
+//!
+//! - [`server`]: start-up (data directory, admin token, demo data) and
+//!   [`server::serve`], which runs the router on a given listener until a
+//!   given shutdown future resolves.
+//! - [`routes`]: [`routes::app`], the router; one module per group of
+//!   endpoints (`events`, `subscribe`, `transparency`, `admin`, `ops`) and
+//!   the OpenAPI document generated from them.
+//! - [`state`]: [`state::AppState`], what every handler shares.
+//! - [`auth`]: bearer tokens (kept as hashes), roles, the registry
+//!   directory, the per-token rate limit.
+//! - [`policy`]: who may append to and read which stream; access records.
+//! - [`error`]: [`error::ApiError`], RFC 9457 problems with stable types.
+//! - [`extract`]: JSON/path/query extractors that reject with problems.
+//! - [`wire`]: JSON shapes shared by several endpoints.
+//! - [`metrics`]: the Prometheus recorder and the service's metrics.
+//! - [`demo`]: the demo cases `ledger init --demo` and `ledger serve --demo` load.
+
+pub mod auth;
+pub mod demo;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod policy;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod wire;
+
+pub use error::{ApiError, ProblemKind};
+pub use routes::app;
+pub use server::{ServeConfig, Service, serve};
+pub use state::{AppState, Settings};

@@ -1,20 +1,20 @@
-//! `ledger` — initialise a data directory and audit a store.
+//! `ledger` — serve the ledger over HTTP, initialise a data directory, audit a store.
 //!
-//! Exit codes: 0 done / verified; 1 verification found a problem (named by
-//! kind and position); 2 usage, input or storage error.
+//! Exit codes: 0 done / verified / shut down cleanly; 1 verification found a
+//! problem (named by kind and position); 2 usage, input or storage error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use ledger::Store;
 use ledger::audit::verify_store;
 use ledger::datadir::DataDir;
 use ledger::store::sqlite::{SqliteConfig, SqliteStore};
-use ledger::{
-    Actor, ActorId, AppendRequest, EventType, ExpectedVersion, ProposedEvent, Store, StreamId,
-    Timestamp,
-};
+
+#[path = "ledger/serve.rs"]
+mod serve;
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +29,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the HTTP service on the embedded store (initialising DIR on first start).
+    ///
+    /// Example: ledger serve --data ./data --listen 127.0.0.1:8080 --demo
+    Serve(serve::ServeArgs),
     /// Initialise a data directory (ledger key 0600, store), optionally with demo cases.
     ///
     /// Example: ledger init --data ./data --demo
@@ -71,11 +75,13 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Serve(args) => serve::run(args).await,
         Command::Init { data, origin, demo } => {
             let dir = DataDir::open_or_init(&data, origin.as_deref())?;
             let store = dir.open_store(SqliteConfig::default())?;
             if demo {
-                append_demo(&store).await?;
+                let shared: Arc<dyn Store> = Arc::new(store.clone());
+                api::demo::append_demo(&shared).await?;
             }
             store.checkpoint_now().await?;
             println!("data directory: {}", data.display());
@@ -109,55 +115,4 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
     }
-}
-
-/// A few example cases, each a short timeline.
-async fn append_demo(store: &SqliteStore) -> anyhow::Result<()> {
-    let steps: [(&str, serde_json::Value); 4] = [
-        (
-            "case.materials_notified",
-            serde_json::json!({"materials": ["营业执照申请书", "身份证明", "住所使用证明"]}),
-        ),
-        (
-            "case.accepted",
-            serde_json::json!({"item": "企业设立登记", "channel": "window", "first_contact_officer": "officer-1"}),
-        ),
-        (
-            "case.reviewed",
-            serde_json::json!({"layer": 1, "opinion": "同意"}),
-        ),
-        (
-            "case.decided",
-            serde_json::json!({"decision": "准予", "basis": "《市场主体登记管理条例》"}),
-        ),
-    ];
-    let store: Arc<dyn Store> = Arc::new(store.clone());
-    for n in 1..=3 {
-        let stream = StreamId::new(&format!("case-demo-{n:04}"))?;
-        let events = steps
-            .iter()
-            .map(|(t, payload)| {
-                Ok(ProposedEvent::new(
-                    stream.clone(),
-                    EventType::new(t)?,
-                    Timestamp::now(),
-                    Actor {
-                        department: ActorId::new("dept-market")?,
-                        officer: Some(ActorId::new("officer-1")?),
-                    },
-                    payload.as_object().cloned().unwrap_or_default(),
-                ))
-            })
-            .collect::<Result<Vec<_>, ledger::Error>>()?;
-        let request = AppendRequest {
-            stream,
-            expected: ExpectedVersion::NoStream,
-            events,
-        };
-        match store.append(request).await {
-            Ok(_) | Err(ledger::Error::WrongExpectedVersion { .. }) => {} // already there
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
 }

@@ -1,0 +1,153 @@
+//! Operations: `/healthz`, `/readyz`, `/metrics`, and the per-request
+//! middleware (request id, tracing span, metrics, timeout).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tracing::Instrument as _;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ApiResult, Problem, ProblemKind};
+use crate::state::AppState;
+
+/// The header carrying a request's id (taken from the client if it sent
+/// one, else a new ULID).
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct Health {
+    pub status: String,
+    #[schema(format = Int64, minimum = 0)]
+    pub size: Option<u64>,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        size: None,
+    })
+}
+
+/// Readiness: the store answers and the service is not shutting down.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = Health),
+              (status = 503, body = Problem, content_type = "application/problem+json")))]
+pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
+    if state.is_shutting_down() {
+        return Err(ApiError::new(
+            ProblemKind::Unavailable,
+            "the service is shutting down",
+        ));
+    }
+    let size = state.store().size().await?;
+    Ok(Json(Health {
+        status: "ready".into(),
+        size: Some(size),
+    }))
+}
+
+/// Prometheus metrics, text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, body = String, content_type = "text/plain; version=0.0.4")))]
+pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
+    static LAST_CHECKPOINT: Mutex<Option<(u64, Instant)>> = Mutex::new(None);
+    let size = state.store().size().await?;
+    metrics::gauge!("ledger_log_size").set(size as f64);
+    if let Some(cp) = state.store().latest_checkpoint().await? {
+        let now = Instant::now();
+        let mut last = LAST_CHECKPOINT.lock().unwrap_or_else(|p| p.into_inner());
+        let since = match *last {
+            Some((s, at)) if s == cp.size => at,
+            _ => {
+                *last = Some((cp.size, now));
+                now
+            }
+        };
+        metrics::gauge!("ledger_checkpoint_age_seconds").set(if cp.size == size {
+            0.0
+        } else {
+            now.duration_since(since).as_secs_f64()
+        });
+        metrics::gauge!("ledger_checkpoint_lag_entries").set((size - cp.size.min(size)) as f64);
+    }
+    let body = state.metrics().map(|h| h.render()).unwrap_or_default();
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        body,
+    )
+        .into_response())
+}
+
+/// Request id, tracing span, request metrics and the request timeout.
+pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_owned)
+        .unwrap_or_else(|| ulid::Ulid::generate().to_string());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().clone();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        req.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let timeout: Duration = state.settings().request_timeout;
+    let mut res = async move {
+        let res = match tokio::time::timeout(timeout, next.run(req)).await {
+            Ok(res) => res,
+            Err(_) => ApiError::new(
+                ProblemKind::Unavailable,
+                format!("the request took longer than {timeout:?}"),
+            )
+            .into_response(),
+        };
+        tracing::info!(
+            status = res.status().as_u16(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "answered"
+        );
+        res
+    }
+    .instrument(span)
+    .await;
+    let status = res.status().as_u16().to_string();
+    metrics::counter!("ledger_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("ledger_http_request_duration_seconds", "method" => method.to_string(), "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    res
+}
+
+/// Any path no route matches.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+/// A route that exists, with another method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ProblemKind::MethodNotAllowed,
+        "this endpoint does not take that method",
+    )
+}

@@ -1,0 +1,173 @@
+//! Start-up and the serving loop.
+//!
+//! [`Service::open`] opens (initialising on first use) a data directory:
+//! the ledger key and store (via [`DataDir::open_or_init`]) and the admin
+//! bearer token `DIR/admin.token` (mode 0600), whose hash is recorded in the
+//! `registry` stream the first time. [`serve`] runs the router on a listener
+//! the caller bound, until the caller's shutdown future resolves; then it
+//! stops accepting, refuses new appends, lets in-flight requests finish and
+//! ends subscriptions.
+
+use std::fs;
+use std::future::Future;
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ledger::datadir::DataDir;
+use ledger::store::sqlite::{SqliteConfig, SqliteStore};
+use ledger::{Store, StreamId};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::auth::{ADMIN_DEPARTMENT, Role, TOKEN_ISSUED, TokenIssued, hash_token, new_token};
+use crate::state::{AppState, Settings, admin_actor};
+
+/// Everything `ledger serve` needs besides the listen address.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub data: PathBuf,
+    /// The checkpoint origin on first start (default
+    /// [`ledger::datadir::DEFAULT_ORIGIN`]); must match later.
+    pub origin: Option<String>,
+    /// Load the demo cases.
+    pub demo: bool,
+    pub settings: Settings,
+}
+
+/// Start-up failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    #[error(transparent)]
+    Ledger {
+        #[from]
+        source: ledger::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}")]
+    AdminToken { path: PathBuf, reason: String },
+    #[error("recording the admin token: {detail}")]
+    Bootstrap { detail: String },
+}
+
+/// An opened service: its state, its store, and the admin token if this
+/// start created it (to be shown once).
+pub struct Service {
+    pub state: AppState,
+    pub store: SqliteStore,
+    pub new_admin_token: Option<String>,
+    pub admin_token_path: PathBuf,
+}
+
+impl Service {
+    /// Opens or initialises `config.data` and builds the service state.
+    pub async fn open(config: ServeConfig) -> Result<Service, ServeError> {
+        let dir = DataDir::open_or_init(&config.data, config.origin.as_deref())?;
+        let store = dir.open_store(SqliteConfig::default())?;
+        let shared: Arc<dyn Store> = Arc::new(store.clone());
+        if config.demo {
+            crate::demo::append_demo(&shared).await?;
+        }
+        let token_path = config.data.join("admin.token");
+        let (token, created) = admin_token(&token_path)?;
+        let origin = dir.signer().name().to_owned();
+        let verifier_key = dir.signer().verifier().to_verifier_key_string();
+        let state = AppState::new(shared, origin, verifier_key, config.settings).await?;
+        let id = hash_token(&token);
+        let known = {
+            let d = state.directory();
+            d.token(&id).is_some() || d.is_revoked(&id)
+        };
+        if !known {
+            let payload = TokenIssued {
+                token_hash: id,
+                role: Role::Admin,
+                // Invariant: constants that satisfy the actor id rules.
+                department: ledger::ActorId::new(ADMIN_DEPARTMENT).expect("valid constant"),
+                subject: ledger::ActorId::new("admin").expect("valid constant"),
+            };
+            state
+                .append_service_event(
+                    StreamId::registry(),
+                    TOKEN_ISSUED,
+                    admin_actor(None),
+                    json!(payload),
+                )
+                .await
+                .map_err(|e| ServeError::Bootstrap {
+                    detail: e.to_string(),
+                })?;
+        }
+        store.checkpoint_now().await?;
+        Ok(Service {
+            state,
+            store,
+            new_admin_token: created.then_some(token),
+            admin_token_path: token_path,
+        })
+    }
+}
+
+/// Reads `path`, or creates it (0600) with a new token. Returns the token
+/// and whether it was created now.
+fn admin_token(path: &Path) -> Result<(String, bool), ServeError> {
+    let io = |source| ServeError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if path.exists() {
+        let meta = fs::metadata(path).map_err(io)?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(ServeError::AdminToken {
+                path: path.to_owned(),
+                reason: format!(
+                    "readable by others (mode {:o}); it must be 0600",
+                    meta.permissions().mode() & 0o777
+                ),
+            });
+        }
+        let token = fs::read_to_string(path).map_err(io)?.trim().to_owned();
+        if token.is_empty() {
+            return Err(ServeError::AdminToken {
+                path: path.to_owned(),
+                reason: "empty".into(),
+            });
+        }
+        return Ok((token, false));
+    }
+    let token = new_token();
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    writeln!(f, "{token}").map_err(io)?;
+    f.sync_all().map_err(io)?;
+    Ok((token, true))
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then shuts down
+/// gracefully: no new connections, new appends refused (503), in-flight
+/// requests finish, subscriptions end. Returns when every connection is done.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = crate::routes::app(state.clone());
+    let on_shutdown = state.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            on_shutdown.begin_shutdown();
+        })
+        .await
+}

@@ -1,0 +1,238 @@
+//! The state every handler shares: the store, the log's identity, the
+//! registry directory, settings, the rate limiter and the shutdown signal.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use ledger::store::{Direction, StoredEvent};
+use ledger::{
+    Actor, ActorId, AppendRequest, EventType, ExpectedVersion, LogIndex, ProposedEvent, Receipt,
+    Store, StreamId, StreamVersion, Timestamp,
+};
+use serde_json::{Map, Value};
+use tokio::sync::watch;
+
+use crate::auth::{ADMIN_DEPARTMENT, Directory, RateLimiter};
+use crate::error::ApiError;
+
+/// Tunables of the service.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Largest request body, in bytes.
+    pub body_limit: usize,
+    /// Longest a request may take before it is answered 503.
+    pub request_timeout: Duration,
+    /// Requests per second per token (≤ 0: unlimited).
+    pub rate_limit: f64,
+    /// Burst size of the per-token limit.
+    pub rate_burst: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            body_limit: 4 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            rate_limit: 2_000.0,
+            rate_burst: 4_000.0,
+        }
+    }
+}
+
+/// Shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    store: Arc<dyn Store>,
+    origin: String,
+    verifier_key: String,
+    settings: Settings,
+    directory: RwLock<Directory>,
+    /// The department that opened each case stream (its version 0).
+    owners: Mutex<HashMap<StreamId, ActorId>>,
+    rate: RateLimiter,
+    /// Registry changes are checked and appended one at a time.
+    registry_lock: tokio::sync::Mutex<()>,
+    shutdown: watch::Sender<bool>,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+impl AppState {
+    /// Builds the state over `store`, loading the directory (tokens,
+    /// departments, witnesses, complaint assignments) from the whole log.
+    pub async fn new(
+        store: Arc<dyn Store>,
+        origin: String,
+        verifier_key: String,
+        settings: Settings,
+    ) -> Result<Self, ledger::Error> {
+        let mut directory = Directory::default();
+        let mut next = 0u64;
+        loop {
+            let page = store.read_log(LogIndex(next), 1_000).await?;
+            let Some(last) = page.last() else { break };
+            next = last.index.0 + 1;
+            for ev in &page {
+                directory.apply(ev);
+            }
+        }
+        let rate = RateLimiter::new(settings.rate_limit, settings.rate_burst);
+        Ok(AppState(Arc::new(Inner {
+            store,
+            origin,
+            verifier_key,
+            settings,
+            directory: RwLock::new(directory),
+            owners: Mutex::default(),
+            rate,
+            registry_lock: tokio::sync::Mutex::new(()),
+            shutdown: watch::channel(false).0,
+            metrics: crate::metrics::handle(),
+        })))
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.0.store
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.0.origin
+    }
+
+    /// The signed-note verifier key of the log.
+    pub fn verifier_key(&self) -> &str {
+        &self.0.verifier_key
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.0.rate
+    }
+
+    pub fn metrics(&self) -> Option<&metrics_exporter_prometheus::PrometheusHandle> {
+        self.0.metrics.as_ref()
+    }
+
+    pub fn directory(&self) -> RwLockReadGuard<'_, Directory> {
+        // A poisoned lock means a panic mid-apply; the maps are still valid.
+        self.0.directory.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies events just appended through this service to the directory.
+    pub fn note_appended(&self, events: &[StoredEvent]) {
+        let mut d = self.0.directory.write().unwrap_or_else(|p| p.into_inner());
+        for ev in events {
+            d.apply(ev);
+        }
+    }
+
+    /// Signals every long-lived response (subscriptions) to end.
+    pub fn begin_shutdown(&self) {
+        self.0.shutdown.send_replace(true);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.0.shutdown.borrow()
+    }
+
+    /// Resolves once shutdown has begun.
+    pub fn shutdown_signal(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
+        let mut rx = self.0.shutdown.subscribe();
+        async move {
+            // An error means the sender is gone: the service is gone too.
+            let _ = rx.wait_for(|down| *down).await;
+        }
+    }
+
+    /// The department that opened `stream`, if it exists.
+    pub async fn owner(&self, stream: &StreamId) -> Result<Option<ActorId>, ApiError> {
+        if let Some(d) = self
+            .0
+            .owners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(stream)
+        {
+            return Ok(Some(d.clone()));
+        }
+        let first = self
+            .0
+            .store
+            .read_stream(stream, StreamVersion(0), Direction::Forwards, 1)
+            .await?;
+        let owner = first.first().map(|e| e.event.actor.department.clone());
+        if let Some(d) = &owner {
+            self.0
+                .owners
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(stream.clone(), d.clone());
+        }
+        Ok(owner)
+    }
+
+    /// Appends one event the service itself writes (registry changes, access
+    /// records) and applies it to the directory.
+    pub async fn append_service_event(
+        &self,
+        stream: StreamId,
+        event_type: &str,
+        actor: Actor,
+        payload: Value,
+    ) -> Result<Receipt, ApiError> {
+        let payload: Map<String, Value> = match payload {
+            Value::Object(m) => m,
+            other => return Err(ApiError::internal(format!("payload {other} is no object"))),
+        };
+        let event = ProposedEvent::new(
+            stream.clone(),
+            EventType::new(event_type)?,
+            Timestamp::now(),
+            actor,
+            payload,
+        );
+        let receipts = self
+            .0
+            .store
+            .append(AppendRequest {
+                stream,
+                expected: ExpectedVersion::Any,
+                events: vec![event],
+            })
+            .await?;
+        let receipt = receipts
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::internal("append of one event returned no receipt"))?;
+        if receipt.stream.is_registry()
+            && let Some(stored) = self.0.store.event_by_id(receipt.event_id).await?
+        {
+            self.note_appended(&[stored]);
+        }
+        Ok(receipt)
+    }
+
+    /// Runs `f` holding the registry lock: checks and the append it guards
+    /// see no other registry change in between.
+    pub async fn registry_change<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: AsyncFnOnce() -> Result<T, ApiError>,
+    {
+        let _guard = self.0.registry_lock.lock().await;
+        f().await
+    }
+}
+
+/// The actor of registry events the service writes.
+pub fn admin_actor(officer: Option<ActorId>) -> Actor {
+    Actor {
+        // Invariant: a constant that satisfies the actor id rules.
+        department: ActorId::new(ADMIN_DEPARTMENT).expect("valid constant"),
+        officer,
+    }
+}
