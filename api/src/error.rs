@@ -264,7 +264,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.kind.status();
-        if status.is_server_error() {
+        if self.kind == ProblemKind::Unavailable {
+            tracing::warn!(kind = self.kind.slug(), detail = %self.detail, "request refused");
+        } else if status.is_server_error() {
             tracing::error!(kind = self.kind.slug(), detail = %self.detail, "request failed");
         } else {
             tracing::debug!(kind = self.kind.slug(), detail = %self.detail, "request refused");

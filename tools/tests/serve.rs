@@ -1,0 +1,335 @@
+//! `ledger serve` as a real process over loopback: the start-up contract,
+//! configuration by flag, environment and TOML, and graceful shutdown on
+//! SIGTERM under load with every acknowledged event kept.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Server {
+    child: Child,
+    base: String,
+    stdout: Vec<String>,
+}
+
+impl Server {
+    fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ledger"));
+        cmd.arg("serve")
+            .args(args)
+            .env("LEDGER_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn ledger serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut lines = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no 'listening on' line; got {lines:?}"));
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                let base = addr.trim().to_owned();
+                lines.push(line);
+                return Server {
+                    child,
+                    base,
+                    stdout: lines,
+                };
+            }
+            lines.push(line);
+        }
+    }
+
+    fn sigterm(&self) {
+        let pid = i32::try_from(self.child.id()).expect("pid");
+        // SAFETY: kill(2) with a pid we spawned and own.
+        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(rc, 0);
+    }
+
+    fn wait(mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(self) -> std::process::ExitStatus {
+        self.sigterm();
+        self.wait()
+    }
+}
+
+fn admin_token(data: &Path) -> String {
+    std::fs::read_to_string(data.join("admin.token"))
+        .expect("admin.token")
+        .trim()
+        .to_owned()
+}
+
+async fn get(client: &reqwest::Client, url: String, token: Option<&str>) -> (u16, Value) {
+    let mut req = client.get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_contract_flags_env_and_toml() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data_s = data.to_str().expect("utf-8");
+    let client = reqwest::Client::new();
+
+    // First start: initialises, prints the admin token once, loads the demo.
+    let server = Server::spawn(
+        &[
+            "--data",
+            data_s,
+            "--listen",
+            "127.0.0.1:0",
+            "--demo",
+            "--origin",
+            "serve.example/log",
+        ],
+        &[],
+    );
+    let token = admin_token(&data);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(data.join("admin.token"))
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let printed = server.stdout.join("\n");
+    assert!(printed.contains(&token), "{printed}");
+    let (status, info) = get(&client, format!("{}/v1/log", server.base), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(info["origin"], "serve.example/log");
+    assert!(
+        info["verifier_key"]
+            .as_str()
+            .expect("key")
+            .starts_with("serve.example/log+")
+    );
+    // 12 demo events and the admin token's registry event.
+    assert_eq!(info["size"], 13);
+    let (status, page) = get(
+        &client,
+        format!("{}/v1/streams/case-demo-0002/events", server.base),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(page["events"].as_array().expect("events").len(), 4);
+    assert!(server.stop().success());
+
+    // Second start, configured by environment and a TOML file: the token is
+    // reused and not printed, the demo is not loaded twice.
+    let config = dir.path().join("ledger.toml");
+    std::fs::write(
+        &config,
+        format!("data = {data_s:?}\ndemo = true\nrate_limit = 0\n"),
+    )
+    .expect("write config");
+    let server = Server::spawn(
+        &[],
+        &[
+            ("LEDGER_CONFIG", config.to_str().expect("utf-8")),
+            ("LEDGER_LISTEN", "127.0.0.1:0"),
+        ],
+    );
+    let printed = server.stdout.join("\n");
+    assert!(!printed.contains(&token), "{printed}");
+    assert_eq!(admin_token(&data), token);
+    let (status, info) = get(&client, format!("{}/v1/log", server.base), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(info["size"], 13);
+    let (status, _) = get(
+        &client,
+        format!("{}/v1/log/entries", server.base),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(server.stop().success());
+
+    // Another origin for an existing directory, or a bad config: refused.
+    let out = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args([
+            "serve",
+            "--data",
+            data_s,
+            "--listen",
+            "127.0.0.1:0",
+            "--origin",
+            "other.example/log",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::write(&config, "colour = \"blue\"\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["serve", "--config", config.to_str().expect("utf-8")])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("colour"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_loses_no_acknowledged_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data_s = data.to_str().expect("utf-8").to_owned();
+    let server = Server::spawn(
+        &[
+            "--data",
+            &data_s,
+            "--listen",
+            "127.0.0.1:0",
+            "--rate-limit",
+            "0",
+        ],
+        &[],
+    );
+    let token = admin_token(&data);
+    let client = reqwest::Client::new();
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let unexpected: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for c in 0..16 {
+        let (client, base, token) = (client.clone(), server.base.clone(), token.clone());
+        let (acked, unexpected) = (acked.clone(), unexpected.clone());
+        tasks.push(tokio::spawn(async move {
+            let stream = format!("case-load-{c}");
+            loop {
+                let events: Vec<Value> = (0..4)
+                    .map(|i| {
+                        let ev = ledger::ProposedEvent::new(
+                            ledger::StreamId::new(&stream).expect("stream"),
+                            ledger::EventType::new("case.step").expect("type"),
+                            ledger::Timestamp::now(),
+                            ledger::Actor {
+                                department: ledger::ActorId::new("dept-market").expect("id"),
+                                officer: None,
+                            },
+                            json!({"i": i}).as_object().cloned().unwrap_or_default(),
+                        );
+                        serde_json::to_value(ev).expect("json")
+                    })
+                    .collect();
+                let ids: Vec<String> = events
+                    .iter()
+                    .map(|e| e["id"].as_str().expect("id").to_owned())
+                    .collect();
+                let res = client
+                    .post(format!("{base}/v1/streams/{stream}/events"))
+                    .bearer_auth(&token)
+                    .json(&json!({"events": events}))
+                    .send()
+                    .await;
+                match res {
+                    Ok(r) if r.status() == 200 => {
+                        acked.lock().expect("lock").extend(ids);
+                    }
+                    // Refused while shutting down: fine, nothing acknowledged.
+                    Ok(r) if r.status() == 503 => break,
+                    Ok(r) => {
+                        unexpected
+                            .lock()
+                            .expect("lock")
+                            .push(format!("{}", r.status()));
+                        break;
+                    }
+                    // Connection refused or closed: the server is gone.
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.sigterm();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let status = tokio::task::spawn_blocking(move || server.wait())
+        .await
+        .expect("join");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        unexpected.lock().expect("lock").is_empty(),
+        "{:?}",
+        unexpected.lock().expect("lock")
+    );
+    let acked: Vec<String> = acked.lock().expect("lock").clone();
+    assert!(acked.len() > 100, "load too small: {}", acked.len());
+
+    // Restart and count: every acknowledged event is there.
+    let server = Server::spawn(&["--data", &data_s, "--listen", "127.0.0.1:0"], &[]);
+    let mut present = HashSet::new();
+    let mut from = 0u64;
+    loop {
+        let (status, page) = get(
+            &client,
+            format!("{}/v1/log/entries?from={from}&limit=1000", server.base),
+            Some(&token),
+        )
+        .await;
+        assert_eq!(status, 200);
+        for e in page["events"].as_array().expect("events") {
+            present.insert(e["event"]["id"].as_str().expect("id").to_owned());
+        }
+        match page["next"].as_u64() {
+            Some(n) => from = n,
+            None => break,
+        }
+    }
+    let missing: Vec<&String> = acked.iter().filter(|id| !present.contains(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged events missing",
+        missing.len(),
+        acked.len()
+    );
+    assert!(server.stop().success());
+
+    // And the store on disk audits clean.
+    let out = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["verify", "--data", &data_s])
+        .output()
+        .expect("run verify");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
