@@ -43,9 +43,11 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no 'listening on' line; got {lines:?}"));
+            let Ok(line) = rx.recv_timeout(left) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no 'listening on' line; got {lines:?}");
+            };
             if let Some(addr) = line.strip_prefix("listening on ") {
                 let base = addr.trim().to_owned();
                 lines.push(line);
