@@ -137,6 +137,52 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
 
+    // Profiling aid: `LEDGER_BENCH_PROFILE=signed|unsigned` runs only the
+    // 256-appender append of that kind (for `perf record`), then stops.
+    if let Ok(kind) = std::env::var("LEDGER_BENCH_PROFILE") {
+        let (events, signed) = match kind.as_str() {
+            "signed" => (signed_256, true),
+            "unsigned" => (unsigned_256, false),
+            other => panic!("LEDGER_BENCH_PROFILE={other}: expected signed or unsigned"),
+        };
+        let fresh = fresh_store(&base, "profile");
+        if signed {
+            rt.block_on(register_keys(&fresh.store, &keys));
+        }
+        let count = events.len();
+        let t = Instant::now();
+        for ev in &events {
+            std::hint::black_box(ledger::event::PreparedEvent::new(ev.clone()).expect("prepare"));
+        }
+        println!(
+            "PreparedEvent::new: {:.1} µs each",
+            secs(t.elapsed()) * 1e6 / events.len() as f64
+        );
+        let t = Instant::now();
+        for ev in &events {
+            std::hint::black_box(ev.clone());
+        }
+        println!(
+            "ProposedEvent::clone: {:.1} µs each",
+            secs(t.elapsed()) * 1e6 / events.len() as f64
+        );
+        for batch in [1000, 256, 100] {
+            let r = rows.len() as f64 / secs(sqlite_raw_insert_batched(&base, &rows, batch));
+            println!("raw SQLite insert, {batch} rows/txn: {} rows/s", rate(r));
+        }
+        let before = fresh.store.stats();
+        let elapsed = rt.block_on(run_appenders(&fresh.store, events, 256));
+        let after = fresh.store.stats();
+        let groups = after.groups - before.groups;
+        println!(
+            "profile {kind}, 256 appenders: {} events/s; {groups} groups of {:.0} appends on average, {} WAL flushes",
+            rate(count as f64 / secs(elapsed)),
+            (after.requests - before.requests) as f64 / groups.max(1) as f64,
+            after.flushes - before.flushes,
+        );
+        return;
+    }
+
     // -- 2. Ceilings ---------------------------------------------------------
     println!("\n== ceilings (best of {}) ==", sizes.ceiling_runs);
     let sqlite_ceiling = best_rate(sizes.ceiling_runs, rows.len(), || {
@@ -861,14 +907,18 @@ fn insert_row(st: &mut rusqlite::CachedStatement<'_>, idx: usize, r: &Row) {
 
 /// Ceiling (a): the same rows into the same schema, `SQLITE_BATCH` a transaction.
 fn sqlite_raw_insert(base: &Path, rows: &[Row]) -> Duration {
+    sqlite_raw_insert_batched(base, rows, SQLITE_BATCH)
+}
+
+fn sqlite_raw_insert_batched(base: &Path, rows: &[Row], batch: usize) -> Duration {
     let (_dir, mut conn) = raw_sqlite(base);
     let start = Instant::now();
-    for (c, chunk) in rows.chunks(SQLITE_BATCH).enumerate() {
+    for (c, chunk) in rows.chunks(batch).enumerate() {
         let tx = conn.transaction().expect("begin");
         {
             let mut st = tx.prepare_cached(EVENTS_INSERT).expect("prepare");
             for (k, r) in chunk.iter().enumerate() {
-                insert_row(&mut st, c * SQLITE_BATCH + k, r);
+                insert_row(&mut st, c * batch + k, r);
             }
         }
         tx.commit().expect("commit");

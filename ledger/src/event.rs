@@ -181,19 +181,6 @@ pub struct ProposedEvent {
     pub signature: Option<AuthorSignature>,
 }
 
-/// The fields an author signs (SPEC.md §3).
-#[derive(Serialize)]
-struct Authored<'a> {
-    v: u64,
-    id: &'a EventId,
-    stream: &'a StreamId,
-    #[serde(rename = "type")]
-    event_type: &'a EventType,
-    occurred_at: &'a Timestamp,
-    actor: &'a Actor,
-    payload: &'a Map<String, Value>,
-}
-
 /// The whole event as written to the log (SPEC.md §2).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -235,23 +222,7 @@ impl ProposedEvent {
 
     /// The exact message an author signs: `SIGNATURE_CONTEXT || JCS(authored)`.
     pub fn signing_bytes(&self) -> Result<Vec<u8>, Error> {
-        check_payload(&self.payload)?;
-        let mut out = SIGNATURE_CONTEXT.to_vec();
-        let authored = Authored {
-            v: FORMAT_VERSION,
-            id: &self.id,
-            stream: &self.stream,
-            event_type: &self.event_type,
-            occurred_at: &self.occurred_at,
-            actor: &self.actor,
-            payload: &self.payload,
-        };
-        serde_json_canonicalizer::to_writer(&authored, &mut out).map_err(|e| {
-            Error::InvalidPayload {
-                reason: e.to_string(),
-            }
-        })?;
-        Ok(out)
+        Ok(PreparedEvent::new(self.clone())?.signing_bytes())
     }
 
     /// Signs with an Ed25519 key registered as `key`.
@@ -268,11 +239,9 @@ impl ProposedEvent {
 
     /// A digest of everything the author chose (signature included): two
     /// submissions with the same id are the same event iff this matches.
+    /// It is SHA-256 of the RFC 8785 form of this `ProposedEvent`.
     pub fn content_digest(&self) -> Result<[u8; 32], Error> {
-        let bytes = serde_json_canonicalizer::to_vec(self).map_err(|e| Error::InvalidPayload {
-            reason: e.to_string(),
-        })?;
-        Ok(Sha256::digest(&bytes).into())
+        Ok(PreparedEvent::new(self.clone())?.content_digest())
     }
 
     /// Seals the event at `version` in its stream, recorded at `recorded_at`,
@@ -283,30 +252,172 @@ impl ProposedEvent {
         recorded_at: Timestamp,
         prev: LeafHash,
     ) -> Result<SealedEvent, Error> {
-        check_payload(&self.payload)?;
-        let event = Event {
-            id: self.id,
-            stream: self.stream.clone(),
-            version,
-            event_type: self.event_type.clone(),
-            recorded_at,
-            occurred_at: self.occurred_at.clone(),
-            actor: self.actor.clone(),
-            payload: self.payload.clone(),
-            prev,
-            signature: self.signature.clone(),
-        };
-        let entry = event.to_entry()?;
-        let leaf_hash = LeafHash::of_entry(&entry);
-        Ok(SealedEvent {
+        PreparedEvent::new(self.clone())?.seal(version, recorded_at, prev)
+    }
+
+    /// Canonicalises once, for callers that need several of the forms.
+    pub fn prepare(self) -> Result<PreparedEvent, Error> {
+        PreparedEvent::new(self)
+    }
+}
+
+/// An event with its canonical pieces computed once (SPEC.md §2–§3).
+///
+/// RFC 8785 §3.2.3 serialises an object as its members sorted by name, each
+/// value in its own canonical form. The fields of an event have fixed ASCII
+/// names, so the canonical bytes of the signed message, of the author's
+/// content and of the log entry are concatenations of the same canonical
+/// values: the payload is canonicalised once, by the author's side, and the
+/// sequencer only splices in `prev`, `recorded_at` and `version`.
+#[derive(Clone, Debug)]
+pub struct PreparedEvent {
+    pub event: ProposedEvent,
+    /// `{"actor":…,"id":…,"occurred_at":…,"payload":…` (no closing brace).
+    common: Vec<u8>,
+    /// `,"signature":{…}` or empty.
+    signature: Vec<u8>,
+    /// `,"stream":…,"type":…`.
+    stream_type: Vec<u8>,
+    digest: [u8; 32],
+}
+
+impl PreparedEvent {
+    /// Canonicalises `event` once; refuses payloads RFC 8785 cannot carry.
+    pub fn new(event: ProposedEvent) -> Result<Self, Error> {
+        use crate::jcs::{write_object, write_string};
+        check_payload(&event.payload)?;
+        let mut common = Vec::with_capacity(512);
+        // Actor members in name order: department, officer.
+        common.extend_from_slice(b"{\"actor\":{\"department\":");
+        write_string(&mut common, event.actor.department.as_str());
+        if let Some(officer) = &event.actor.officer {
+            common.extend_from_slice(b",\"officer\":");
+            write_string(&mut common, officer.as_str());
+        }
+        common.extend_from_slice(b"},\"id\":");
+        write_string(&mut common, &event.id.to_string());
+        common.extend_from_slice(b",\"occurred_at\":");
+        write_string(&mut common, event.occurred_at.as_str());
+        common.extend_from_slice(b",\"payload\":");
+        write_object(&mut common, &event.payload);
+        let mut signature = Vec::new();
+        if let Some(sig) = &event.signature {
+            // Signature members in name order: alg, key, sig.
+            signature.extend_from_slice(b",\"signature\":{\"alg\":");
+            write_string(&mut signature, sig.alg.as_str());
+            signature.extend_from_slice(b",\"key\":");
+            write_string(&mut signature, sig.key.as_str());
+            signature.extend_from_slice(b",\"sig\":");
+            write_string(&mut signature, &b64_encode(&sig.sig.0));
+            signature.push(b'}');
+        }
+        let mut stream_type = Vec::with_capacity(64);
+        stream_type.extend_from_slice(b",\"stream\":");
+        write_string(&mut stream_type, event.stream.as_str());
+        stream_type.extend_from_slice(b",\"type\":");
+        write_string(&mut stream_type, event.event_type.as_str());
+        // The content digest is SHA-256 of JCS(ProposedEvent): the author's
+        // fields and the signature, without `v`.
+        let mut h = Sha256::new();
+        h.update(&common);
+        h.update(&signature);
+        h.update(&stream_type);
+        h.update(b"}");
+        let digest = h.finalize().into();
+        Ok(PreparedEvent {
             event,
+            common,
+            signature,
+            stream_type,
+            digest,
+        })
+    }
+
+    /// The exact message an author signs: `SIGNATURE_CONTEXT || JCS(authored)`.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            SIGNATURE_CONTEXT.len() + self.common.len() + self.stream_type.len() + 8,
+        );
+        out.extend_from_slice(SIGNATURE_CONTEXT);
+        out.extend_from_slice(&self.common);
+        out.extend_from_slice(&self.stream_type);
+        out.extend_from_slice(b",\"v\":1}");
+        out
+    }
+
+    /// See [`ProposedEvent::content_digest`].
+    pub fn content_digest(&self) -> [u8; 32] {
+        self.digest
+    }
+
+    /// The log entry of this event sealed at `version`, `recorded_at`, `prev`:
+    /// byte for byte what [`Event::to_entry`] gives.
+    pub fn entry(
+        &self,
+        version: StreamVersion,
+        recorded_at: &Timestamp,
+        prev: &LeafHash,
+    ) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::with_capacity(
+            self.common.len() + self.signature.len() + self.stream_type.len() + 160,
+        );
+        out.extend_from_slice(&self.common);
+        out.extend_from_slice(b",\"prev\":\"");
+        let mut hex_buf = [0u8; 64];
+        // Invariant: 64 bytes hold the hex of 32.
+        hex::encode_to_slice(prev.0.0, &mut hex_buf).expect("64-byte buffer for 32 bytes");
+        out.extend_from_slice(&hex_buf);
+        out.extend_from_slice(b"\",\"recorded_at\":");
+        // A Timestamp's text is RFC 3339 (digits, '-', ':', '.', 'T', 'Z'),
+        // which JSON strings carry without escapes.
+        out.push(b'"');
+        out.extend_from_slice(recorded_at.as_str().as_bytes());
+        out.push(b'"');
+        out.extend_from_slice(&self.signature);
+        out.extend_from_slice(&self.stream_type);
+        out.extend_from_slice(b",\"v\":1,\"version\":");
+        out.extend_from_slice(version.0.to_string().as_bytes());
+        out.push(b'}');
+        if out.len() > MAX_ENTRY_BYTES {
+            return Err(Error::EntryTooLarge {
+                id: self.event.id,
+                size: out.len(),
+                max: MAX_ENTRY_BYTES,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Seals the event: its entry and leaf hash, and the event as sequenced.
+    pub fn seal(
+        &self,
+        version: StreamVersion,
+        recorded_at: Timestamp,
+        prev: LeafHash,
+    ) -> Result<SealedEvent, Error> {
+        let entry = self.entry(version, &recorded_at, &prev)?;
+        let leaf_hash = LeafHash::of_entry(&entry);
+        let e = &self.event;
+        Ok(SealedEvent {
+            event: Event {
+                id: e.id,
+                stream: e.stream.clone(),
+                version,
+                event_type: e.event_type.clone(),
+                recorded_at,
+                occurred_at: e.occurred_at.clone(),
+                actor: e.actor.clone(),
+                payload: e.payload.clone(),
+                prev,
+                signature: e.signature.clone(),
+            },
             entry,
             leaf_hash,
         })
     }
 }
 
-/// A sequenced event: what the log holds.
+/// A sequenced event: what the log holds./// A sequenced event: what the log holds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
     pub id: EventId,
@@ -361,6 +472,12 @@ impl Event {
     /// Parses a log entry, insisting that it is exactly the canonical form of
     /// what it says (so one event has one byte string).
     pub fn from_entry(entry: &[u8]) -> Result<Event, Error> {
+        Self::parse_entry(entry).map(|(event, _)| event)
+    }
+
+    /// [`Event::from_entry`], also giving the message its author signed
+    /// (computed from the same canonical pieces as the canonical check).
+    pub fn parse_entry(entry: &[u8]) -> Result<(Event, Vec<u8>), Error> {
         let malformed = |reason: String| Error::MalformedEntry { reason };
         if entry.len() > MAX_ENTRY_BYTES {
             return Err(malformed(format!(
@@ -373,23 +490,35 @@ impl Event {
         if wire.v != FORMAT_VERSION {
             return Err(malformed(format!("unknown format version {}", wire.v)));
         }
-        check_payload(&wire.payload)?;
-        let event = Event {
+        let prepared = PreparedEvent::new(ProposedEvent {
             id: wire.id,
             stream: wire.stream,
-            version: wire.version,
             event_type: wire.event_type,
-            recorded_at: wire.recorded_at,
             occurred_at: wire.occurred_at,
             actor: wire.actor,
             payload: wire.payload,
-            prev: wire.prev,
             signature: wire.signature,
-        };
-        if event.to_entry()? != entry {
+        })?;
+        if prepared.entry(wire.version, &wire.recorded_at, &wire.prev)? != entry {
             return Err(malformed("not in RFC 8785 canonical form".to_owned()));
         }
-        Ok(event)
+        let signing_bytes = prepared.signing_bytes();
+        let p = prepared.event;
+        Ok((
+            Event {
+                id: p.id,
+                stream: p.stream,
+                version: wire.version,
+                event_type: p.event_type,
+                recorded_at: wire.recorded_at,
+                occurred_at: p.occurred_at,
+                actor: p.actor,
+                payload: p.payload,
+                prev: wire.prev,
+                signature: p.signature,
+            },
+            signing_bytes,
+        ))
     }
 
     /// The author's part of this event, as it was proposed.
@@ -490,6 +619,87 @@ pub(crate) fn b64_decode(text: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The signed fields as one struct: the reference the spliced
+    /// [`PreparedEvent`] forms are checked against.
+    #[derive(Serialize)]
+    struct Authored<'a> {
+        v: u64,
+        id: &'a EventId,
+        stream: &'a StreamId,
+        #[serde(rename = "type")]
+        event_type: &'a EventType,
+        occurred_at: &'a Timestamp,
+        actor: &'a Actor,
+        payload: &'a Map<String, Value>,
+    }
+
+    fn reference_signing_bytes(e: &ProposedEvent) -> Vec<u8> {
+        let mut out = SIGNATURE_CONTEXT.to_vec();
+        let authored = Authored {
+            v: FORMAT_VERSION,
+            id: &e.id,
+            stream: &e.stream,
+            event_type: &e.event_type,
+            occurred_at: &e.occurred_at,
+            actor: &e.actor,
+            payload: &e.payload,
+        };
+        serde_json_canonicalizer::to_writer(&authored, &mut out).unwrap();
+        out
+    }
+
+    fn arb_json(depth: u32) -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-(1i64 << 53) + 1..(1i64 << 53)).prop_map(|n| json!(n)),
+            (-1e6f64..1e6).prop_map(|f| json!(f)),
+            "\\PC{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(depth, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("\\PC{0,6}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// The spliced entry, signed message and digest are byte for byte
+        /// the one-piece RFC 8785 forms, whatever the payload holds.
+        #[test]
+        fn spliced_forms_equal_the_one_piece_forms(
+            payload in proptest::collection::btree_map("\\PC{0,8}", arb_json(3), 0..6),
+            version in 0u64..(1 << 53),
+            signed in proptest::bool::ANY,
+            officer in proptest::bool::ANY,
+        ) {
+            let mut ev = sample("case-1");
+            ev.payload = payload.into_iter().collect();
+            if !officer {
+                ev.actor.officer = None;
+            }
+            if signed {
+                let sk = SigningKey::from_bytes(&[7; 32]);
+                ev = ev.sign_ed25519(KeyId::new("ed25519:0011223344556677").unwrap(), &sk).unwrap();
+            }
+            let prepared = PreparedEvent::new(ev.clone()).unwrap();
+            proptest::prop_assert_eq!(prepared.signing_bytes(), reference_signing_bytes(&ev));
+            let digest: [u8; 32] =
+                Sha256::digest(serde_json_canonicalizer::to_vec(&ev).unwrap()).into();
+            proptest::prop_assert_eq!(prepared.content_digest(), digest);
+            let sealed = prepared
+                .seal(StreamVersion(version), Timestamp::now(), LeafHash([9; 32].into()))
+                .unwrap();
+            proptest::prop_assert_eq!(&sealed.entry, &sealed.event.to_entry().unwrap());
+            let (back, msg) = Event::parse_entry(&sealed.entry).unwrap();
+            proptest::prop_assert_eq!(back, sealed.event);
+            proptest::prop_assert_eq!(msg, reference_signing_bytes(&ev));
+        }
+    }
 
     pub(crate) fn sample(stream: &str) -> ProposedEvent {
         ProposedEvent::new(

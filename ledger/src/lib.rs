@@ -11,6 +11,7 @@
 //! - [`checkpoint`]: C2SP tlog-checkpoint.
 //! - [`cosignature`]: C2SP tlog-cosignature.
 //! - [`ids`], [`time`]: identifier and timestamp newtypes.
+//! - [`jcs`]: RFC 8785 canonical JSON, written straight from values.
 //! - [`event`]: the event model and its RFC 8785 canonical bytes (SPEC.md).
 //! - [`keys`]: department keys and their history from the `registry` stream.
 //! - [`verify`]: checks of one event, a stream's chain, a checkpoint, and the
@@ -29,6 +30,7 @@ pub mod datadir;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod jcs;
 pub mod keys;
 pub mod merkle;
 pub mod note;

@@ -21,7 +21,7 @@ use crate::checkpoint::Checkpoint;
 use crate::error::Error;
 use crate::event::{Event, LeafHash};
 use crate::ids::{LogIndex, StreamId, StreamVersion};
-use crate::keys::{KeyRegistry, PublicKey};
+use crate::keys::{KeyRegistry, PublicKey, SignatureCheck};
 use crate::merkle::{Frontier, Hash, NodeId};
 use crate::note::NoteVerifier;
 use crate::store::StoredCheckpoint;
@@ -253,14 +253,7 @@ impl Auditor {
             .map(|(index, bytes)| Prepared {
                 index: index.0,
                 leaf: crate::merkle::leaf_hash(bytes),
-                parsed: Event::from_entry(bytes).and_then(|e| {
-                    let msg = if e.signature.is_some() {
-                        e.proposed().signing_bytes()?
-                    } else {
-                        Vec::new()
-                    };
-                    Ok((e, msg))
-                }),
+                parsed: Event::parse_entry(bytes),
             })
             .collect();
         let stored_set: HashMap<Hash, u64> = stored_leaves
@@ -452,35 +445,24 @@ impl Auditor {
     }
 }
 
-/// Batch-verifies on every core; on a failed batch, finds the culprit.
+/// Batch-verifies on every core (strict semantics, see
+/// [`crate::keys::verify_signatures`]); the first failing index, if any.
 fn first_bad_signature(sigs: &[SigCheck]) -> Option<u64> {
     const BATCH: usize = 64;
     sigs.par_chunks(BATCH)
         .filter_map(|chunk| {
-            if batch_ok(chunk) {
-                None
-            } else {
-                chunk
-                    .iter()
-                    .find(|s| !s.key.verify(&s.msg, &s.sig))
-                    .map(|s| s.index)
-            }
+            let checks: Vec<SignatureCheck<'_>> = chunk
+                .iter()
+                .map(|s| SignatureCheck {
+                    key: &s.key,
+                    msg: &s.msg,
+                    sig: &s.sig,
+                })
+                .collect();
+            crate::keys::verify_signatures(&checks)
+                .iter()
+                .position(|ok| !ok)
+                .map(|k| chunk[k].index)
         })
         .min()
-}
-
-fn batch_ok(chunk: &[SigCheck]) -> bool {
-    let mut msgs = Vec::with_capacity(chunk.len());
-    let mut signatures = Vec::with_capacity(chunk.len());
-    let mut keys = Vec::with_capacity(chunk.len());
-    for s in chunk {
-        let PublicKey::Ed25519(k) = &s.key;
-        let Ok(sig) = ed25519_dalek::Signature::from_slice(&s.sig) else {
-            return false;
-        };
-        msgs.push(s.msg.as_slice());
-        signatures.push(sig);
-        keys.push(*k);
-    }
-    ed25519_dalek::verify_batch(&msgs, &signatures, &keys).is_ok()
 }
