@@ -116,7 +116,7 @@ pub struct Directory {
     tokens: HashMap<String, TokenRecord>,
     revoked: HashSet<String>,
     departments: HashMap<ActorId, String>,
-    witnesses: HashMap<String, String>,
+    witnesses: HashMap<String, WitnessRecord>,
     assignments: HashMap<ActorId, HashSet<StreamId>>,
 }
 
@@ -164,7 +164,13 @@ impl Directory {
                     if let (Some(name), Some(key)) =
                         (payload["name"].as_str(), payload["verifier_key"].as_str())
                     {
-                        self.witnesses.insert(name.to_owned(), key.to_owned());
+                        self.witnesses.insert(
+                            name.to_owned(),
+                            WitnessRecord {
+                                verifier_key: key.to_owned(),
+                                url: payload["url"].as_str().map(str::to_owned),
+                            },
+                        );
                     }
                 }
                 _ => {}
@@ -197,12 +203,12 @@ impl Directory {
         self.departments.contains_key(d)
     }
 
-    pub fn witness(&self, name: &str) -> Option<&str> {
-        self.witnesses.get(name).map(String::as_str)
+    pub fn witness(&self, name: &str) -> Option<WitnessView<'_>> {
+        self.witnesses.get_key_value(name).map(|(n, w)| w.view(n))
     }
 
-    pub fn witnesses(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.witnesses.iter().map(|(n, k)| (n.as_str(), k.as_str()))
+    pub fn witnesses(&self) -> impl Iterator<Item = WitnessView<'_>> {
+        self.witnesses.iter().map(|(n, w)| w.view(n))
     }
 
     /// Is `case` named in a complaint assigned to `handler`?
@@ -211,6 +217,32 @@ impl Directory {
             .get(handler)
             .is_some_and(|cases| cases.contains(case))
     }
+}
+
+/// A registered witness.
+#[derive(Debug, Clone)]
+struct WitnessRecord {
+    verifier_key: String,
+    url: Option<String>,
+}
+
+impl WitnessRecord {
+    fn view<'a>(&'a self, name: &'a str) -> WitnessView<'a> {
+        WitnessView {
+            name,
+            verifier_key: &self.verifier_key,
+            url: self.url.as_deref(),
+        }
+    }
+}
+
+/// A registered witness: its name, cosignature verifier key, and the
+/// submission prefix of its `add-checkpoint` endpoint when it takes pushes.
+#[derive(Debug, Clone, Copy)]
+pub struct WitnessView<'a> {
+    pub name: &'a str,
+    pub verifier_key: &'a str,
+    pub url: Option<&'a str>,
 }
 
 /// `case-…` streams: one public-service case each.

@@ -17,6 +17,8 @@
 //! - [`extract`]: JSON/path/query extractors that reject with problems.
 //! - [`wire`]: JSON shapes shared by several endpoints.
 //! - [`metrics`]: the Prometheus recorder and the service's metrics.
+//! - [`witness`]: C2SP tlog-witness: pushing checkpoints to witnesses,
+//!   the pull endpoints' logic, kept cosignatures, and a witness itself.
 //! - [`demo`]: the demo cases `ledger init --demo` and `ledger serve --demo` load.
 
 pub mod auth;
@@ -29,6 +31,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod wire;
+pub mod witness;
 
 pub use error::{ApiError, ProblemKind};
 pub use routes::app;

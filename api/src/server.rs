@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::{ADMIN_DEPARTMENT, Role, TOKEN_ISSUED, TokenIssued, hash_token, new_token};
 use crate::state::{AppState, Settings, admin_actor};
+use crate::witness::Cosignatures;
 
 /// Everything `ledger serve` needs besides the listen address.
 #[derive(Clone, Debug)]
@@ -78,7 +79,14 @@ impl Service {
         let (token, created) = admin_token(&token_path)?;
         let origin = dir.signer().name().to_owned();
         let verifier_key = dir.signer().verifier().to_verifier_key_string();
-        let state = AppState::new(shared, origin, verifier_key, config.settings).await?;
+        let cosignature_path = config.data.join("cosignatures.jsonl");
+        let cosignatures =
+            Cosignatures::open(&cosignature_path).map_err(|source| ServeError::Io {
+                path: cosignature_path,
+                source,
+            })?;
+        let state =
+            AppState::new(shared, origin, verifier_key, config.settings, cosignatures).await?;
         let id = hash_token(&token);
         let known = {
             let d = state.directory();
@@ -163,11 +171,16 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = crate::routes::app(state.clone());
     let on_shutdown = state.clone();
-    axum::serve(listener, app)
+    let pusher = crate::witness::spawn_pusher(state.clone(), state.settings().witness_interval);
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");
             on_shutdown.begin_shutdown();
         })
-        .await
+        .await;
+    state.begin_shutdown();
+    // The pusher stops at shutdown; a push in flight is only an HTTP call.
+    pusher.abort();
+    served
 }

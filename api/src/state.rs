@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::auth::{ADMIN_DEPARTMENT, Directory, RateLimiter};
 use crate::error::ApiError;
+use crate::witness::Cosignatures;
 
 /// Tunables of the service.
 #[derive(Clone, Debug)]
@@ -27,6 +28,8 @@ pub struct Settings {
     pub rate_limit: f64,
     /// Burst size of the per-token limit.
     pub rate_burst: f64,
+    /// How often new checkpoints are pushed to witnesses.
+    pub witness_interval: Duration,
 }
 
 impl Default for Settings {
@@ -36,6 +39,7 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(30),
             rate_limit: 2_000.0,
             rate_burst: 4_000.0,
+            witness_interval: Duration::from_secs(2),
         }
     }
 }
@@ -57,6 +61,7 @@ struct Inner {
     registry_lock: tokio::sync::Mutex<()>,
     shutdown: watch::Sender<bool>,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    cosignatures: Cosignatures,
 }
 
 impl AppState {
@@ -67,6 +72,7 @@ impl AppState {
         origin: String,
         verifier_key: String,
         settings: Settings,
+        cosignatures: Cosignatures,
     ) -> Result<Self, ledger::Error> {
         let mut directory = Directory::default();
         let mut next = 0u64;
@@ -90,6 +96,7 @@ impl AppState {
             registry_lock: tokio::sync::Mutex::new(()),
             shutdown: watch::channel(false).0,
             metrics: crate::metrics::handle(),
+            cosignatures,
         })))
     }
 
@@ -108,6 +115,11 @@ impl AppState {
 
     pub fn settings(&self) -> &Settings {
         &self.0.settings
+    }
+
+    /// Witness cosignatures collected for checkpoints.
+    pub fn cosignatures(&self) -> &Cosignatures {
+        &self.0.cosignatures
     }
 
     pub fn rate_limiter(&self) -> &RateLimiter {

@@ -173,6 +173,24 @@ impl World {
                 )
                 .await
             }
+            "pull checkpoint" => svc.get("/v1/witness/add-checkpoint?old_size=0", token).await,
+            "post cosignatures" => {
+                let size = svc
+                    .store
+                    .checkpoint_now()
+                    .await
+                    .expect("checkpoint")
+                    .expect("some")
+                    .size;
+                let mut req = svc
+                    .client
+                    .post(svc.url(&format!("/v1/witness/cosignatures?size={size}")))
+                    .body("not a cosignature\n");
+                if let Some(t) = token {
+                    req = req.bearer_auth(t);
+                }
+                common::Reply::of(req.send().await.expect("request")).await
+            }
             public => svc.get(public, token).await,
         };
         r.status.as_u16()
@@ -250,6 +268,9 @@ async fn role_by_endpoint_matrix() {
         ("register key", [401, 201, 403, 403, 403, 403, 403]),
         ("revoke key", [401, 200, 403, 403, 403, 403, 403]),
         ("register witness", [401, 201, 403, 403, 403, 403, 403]),
+        // Pull-mode witnessing; junk lines pass the role gate and are then 400.
+        ("pull checkpoint", [401, 200, 403, 403, 403, 403, 200]),
+        ("post cosignatures", [401, 400, 403, 403, 403, 403, 400]),
         ("/v1/log", [200; 7]),
         ("/checkpoint", [200; 7]),
         ("/tile/entries/000.p/1", [200; 7]),

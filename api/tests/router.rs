@@ -10,7 +10,7 @@ use serde_json::Value;
 use tower::ServiceExt as _;
 
 /// Every route the service serves, method and OpenAPI path template.
-const ROUTES: [(&str, &str); 21] = [
+const ROUTES: [(&str, &str); 23] = [
     ("post", "/v1/streams/{stream}/events"),
     ("get", "/v1/streams/{stream}/events"),
     ("get", "/v1/streams/{stream}/subscribe"),
@@ -28,6 +28,8 @@ const ROUTES: [(&str, &str); 21] = [
     ("post", "/v1/admin/witnesses"),
     ("post", "/v1/admin/keys"),
     ("post", "/v1/admin/keys/{key}/revoke"),
+    ("get", "/v1/witness/add-checkpoint"),
+    ("post", "/v1/witness/cosignatures"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),

@@ -223,6 +223,10 @@ pub async fn register_department(
 pub struct RegisterWitness {
     /// The witness's C2SP vkey (`<name>+<key hash>+<base64(0x04 || key)>`).
     pub verifier_key: String,
+    /// Its tlog-witness submission prefix (`http(s)://…`): the service pushes
+    /// each new checkpoint to `<url>/add-checkpoint`. Absent for a witness
+    /// that pulls (`/v1/witness/…`).
+    pub url: Option<String>,
 }
 
 /// Register a witness by its cosignature verifier key.
@@ -246,6 +250,11 @@ pub async fn register_witness(
         ledger::cosignature::CosignatureVerifier::from_verifier_key_string(&body.verifier_key)
             .map_err(|e| ApiError::schema(format!("verifier_key: {e}")))?;
     let name = verifier.name().to_owned();
+    if let Some(url) = &body.url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(ApiError::schema("url must start with http:// or https://"));
+    }
     let receipt = state
         .registry_change(async || {
             if state.directory().witness(&name).is_some() {
@@ -256,7 +265,7 @@ pub async fn register_witness(
                     StreamId::registry(),
                     WITNESS_REGISTERED,
                     admin_actor(Some(caller.0.subject.clone())),
-                    json!({"name": name, "verifier_key": body.verifier_key}),
+                    json!({"name": name, "verifier_key": body.verifier_key, "url": body.url}),
                 )
                 .await
         })

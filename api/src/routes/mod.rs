@@ -6,6 +6,7 @@ pub mod events;
 pub mod ops;
 pub mod subscribe;
 pub mod transparency;
+pub mod witness;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ complaint_handler, witness. The transparency endpoints, proofs and operations ne
         (name = "subscriptions", description = "Server-Sent Events"),
         (name = "proofs", description = "RFC 9162 proofs (public)"),
         (name = "transparency", description = "C2SP tlog-tiles and the log's identity (public)"),
+        (name = "witness", description = "C2SP tlog-witness pull mode (witness)"),
         (name = "admin", description = "Tokens, departments, witnesses, keys (admin)"),
         (name = "operations", description = "Health and metrics"),
     )
@@ -76,6 +78,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::register_witness))
         .routes(routes!(admin::register_key))
         .routes(routes!(admin::revoke_key))
+        .routes(routes!(witness::pull_checkpoint))
+        .routes(routes!(witness::post_cosignatures))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

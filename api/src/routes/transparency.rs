@@ -59,11 +59,13 @@ async fn checkpoint_of(state: &AppState, size: u64) -> Result<Option<StoredCheck
         .find(|c| c.size == size))
 }
 
-fn note_text(cp: &StoredCheckpoint) -> String {
-    String::from_utf8_lossy(&cp.note).into_owned()
+/// The checkpoint note with the witness cosignatures collected for it.
+fn note_text(state: &AppState, cp: &StoredCheckpoint) -> String {
+    String::from_utf8_lossy(&crate::witness::cosigned_note(state, cp)).into_owned()
 }
 
-/// The log's latest checkpoint: a C2SP signed note (tlog-checkpoint).
+/// The log's latest checkpoint: a C2SP signed note (tlog-checkpoint), with
+/// the witness cosignatures (tlog-cosignature) collected for it.
 #[utoipa::path(
     get, path = "/checkpoint", tag = "transparency",
     responses(
@@ -73,7 +75,7 @@ fn note_text(cp: &StoredCheckpoint) -> String {
 )]
 pub async fn checkpoint(State(state): State<AppState>) -> ApiResult<Response> {
     let cp = latest_checkpoint(&state).await?;
-    let mut res = cp.note.into_response();
+    let mut res = crate::witness::cosigned_note(&state, &cp).into_response();
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -153,7 +155,7 @@ pub async fn log_info(State(state): State<AppState>) -> ApiResult<Json<LogInfo>>
         verifier_key: state.verifier_key().to_owned(),
         size,
         checkpoint_size: cp.size,
-        checkpoint: note_text(&cp),
+        checkpoint: note_text(&state, &cp),
     }))
 }
 
@@ -243,7 +245,7 @@ pub async fn inclusion_proof(
         leaf_hash: leaf,
         root_hash: root.to_hex(),
         hashes: proof.hashes.iter().map(|h| h.to_hex()).collect(),
-        checkpoint: checkpoint.as_ref().map(note_text),
+        checkpoint: checkpoint.as_ref().map(|cp| note_text(&state, cp)),
     }))
 }
 
@@ -309,6 +311,6 @@ pub async fn consistency_proof(
         old_root: old_root.to_hex(),
         new_root: new_root.to_hex(),
         hashes: proof.hashes.iter().map(|h| h.to_hex()).collect(),
-        checkpoint: checkpoint.as_ref().map(note_text),
+        checkpoint: checkpoint.as_ref().map(|cp| note_text(&state, cp)),
     }))
 }

@@ -30,6 +30,7 @@ pub fn test_settings() -> Settings {
         request_timeout: Duration::from_secs(20),
         rate_limit: 0.0,
         rate_burst: 0.0,
+        witness_interval: Duration::from_millis(100),
     }
 }
 

@@ -46,6 +46,9 @@ pub struct ServeArgs {
     /// Log format: `text` (default) or `json`.
     #[arg(long, env = "LEDGER_LOG_FORMAT")]
     log_format: Option<String>,
+    /// Seconds between pushes of new checkpoints to witnesses (default 2).
+    #[arg(long, env = "LEDGER_WITNESS_INTERVAL")]
+    witness_interval: Option<u64>,
 }
 
 /// The `--config` file.
@@ -61,6 +64,7 @@ struct FileConfig {
     rate_limit: Option<f64>,
     rate_burst: Option<f64>,
     log_format: Option<String>,
+    witness_interval: Option<u64>,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -97,6 +101,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .rate_burst
             .or(file.rate_burst)
             .unwrap_or(defaults.rate_burst),
+        witness_interval: args
+            .witness_interval
+            .or(file.witness_interval)
+            .map(Duration::from_secs)
+            .unwrap_or(defaults.witness_interval),
     };
     let listen: SocketAddr = args
         .listen
