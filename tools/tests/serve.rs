@@ -335,3 +335,29 @@ async fn sigterm_under_load_loses_no_acknowledged_event() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn bench_reports_http_beside_in_process_rates() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["bench", "--clients", "1,2", "--seconds", "0.3"])
+        .env("LEDGER_LOG", "warn")
+        .output()
+        .expect("run bench");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.first().is_some_and(|c| c.parse::<usize>().is_ok()))
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    for row in rows {
+        let local: f64 = row[1].parse().expect("in-process rate");
+        let http: f64 = row[2].parse().expect("HTTP rate");
+        assert!(local > 0.0 && http > 0.0, "{text}");
+    }
+}

@@ -13,6 +13,8 @@ use ledger::audit::verify_store;
 use ledger::datadir::DataDir;
 use ledger::store::sqlite::{SqliteConfig, SqliteStore};
 
+#[path = "ledger/bench.rs"]
+mod bench;
 #[path = "ledger/serve.rs"]
 mod serve;
 
@@ -33,6 +35,10 @@ enum Command {
     ///
     /// Example: ledger serve --data ./data --listen 127.0.0.1:8080 --demo
     Serve(serve::ServeArgs),
+    /// Append load over HTTP (1, 16, 64, 256 clients) beside the in-process rate of the same store.
+    ///
+    /// Example: ledger bench --clients 1,16,64,256 --seconds 5
+    Bench(bench::BenchArgs),
     /// Initialise a data directory (ledger key 0600, store), optionally with demo cases.
     ///
     /// Example: ledger init --data ./data --demo
@@ -76,6 +82,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
         Command::Init { data, origin, demo } => {
             let dir = DataDir::open_or_init(&data, origin.as_deref())?;
             let store = dir.open_store(SqliteConfig::default())?;

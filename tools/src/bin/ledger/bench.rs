@@ -1,0 +1,292 @@
+//! `ledger bench`: append load over HTTP beside the in-process rate of the
+//! same store, in the same run.
+//!
+//! For each client count, `clients` tasks append one signed event per
+//! request to their own case stream for `--seconds`: first straight into a
+//! `SqliteStore` (the in-process ceiling), then through `ledger serve`'s
+//! router on 127.0.0.1 (a department token, JSON, the real `serve`
+//! function). Both use fresh data directories of their own.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use api::{ServeConfig, Service, Settings};
+use clap::Args;
+use ed25519_dalek::SigningKey;
+use ledger::keys::{KEY_REGISTERED, KeyRegistration, PublicKey};
+use ledger::store::sqlite::SqliteConfig;
+use ledger::{
+    Actor, ActorId, AppendRequest, EventType, ExpectedVersion, KeyId, ProposedEvent, Store,
+    StreamId, Timestamp,
+};
+use serde_json::json;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Concurrent clients per run, comma-separated.
+    #[arg(long, default_value = "1,16,64,256", value_delimiter = ',')]
+    clients: Vec<usize>,
+    /// Seconds per run.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+}
+
+struct Run {
+    events: u64,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&mut self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        self.latencies.sort_unstable();
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[i]
+    }
+}
+
+struct Signer {
+    department: ActorId,
+    key: KeyId,
+    signing: SigningKey,
+}
+
+impl Signer {
+    fn new() -> anyhow::Result<Self> {
+        let signing = SigningKey::generate(&mut rand::rng());
+        Ok(Signer {
+            department: ActorId::new("dept-bench")?,
+            key: KeyId::derive(&PublicKey::Ed25519(signing.verifying_key())),
+            signing,
+        })
+    }
+
+    fn event(&self, stream: &StreamId, n: u64) -> anyhow::Result<ProposedEvent> {
+        let payload = json!({
+            "item": "企业设立登记",
+            "channel": "window",
+            "step": n,
+            "note": "材料齐全，当场受理。Materials complete; accepted at the window.",
+        });
+        Ok(ProposedEvent::new(
+            stream.clone(),
+            EventType::new("case.step")?,
+            Timestamp::now(),
+            Actor {
+                department: self.department.clone(),
+                officer: Some(ActorId::new("officer-1")?),
+            },
+            payload.as_object().cloned().unwrap_or_default(),
+        )
+        .sign_ed25519(self.key.clone(), &self.signing)?)
+    }
+
+    fn registration(&self) -> ProposedEvent {
+        let reg = KeyRegistration::new(
+            &PublicKey::Ed25519(self.signing.verifying_key()),
+            self.department.clone(),
+            None,
+        );
+        ProposedEvent::new(
+            StreamId::registry(),
+            // Invariant: a constant that satisfies the event type rules.
+            EventType::new(KEY_REGISTERED).expect("valid constant"),
+            Timestamp::now(),
+            Actor {
+                department: ActorId::new("ledger-admin").expect("valid constant"),
+                officer: None,
+            },
+            reg.to_payload(),
+        )
+    }
+}
+
+/// Runs `clients` tasks calling `append(client, n)` until `seconds` pass.
+async fn drive<F, Fut>(clients: usize, seconds: f64, append: F) -> anyhow::Result<Run>
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let append = Arc::new(append);
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (append, stop) = (append.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                append(c, n).await?;
+                latencies.push(t.elapsed());
+                n += 1;
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await??);
+    }
+    let elapsed = started.elapsed();
+    Ok(Run {
+        events: latencies.len() as u64,
+        elapsed,
+        latencies,
+    })
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
+    println!(
+        "appends of one signed event per request, {:.1} s per run",
+        args.seconds
+    );
+    println!(
+        "{:>8} {:>14} {:>12} {:>7} {:>9} {:>9} {:>12}",
+        "clients", "in-process/s", "HTTP/s", "ratio", "HTTP p50", "HTTP p99", "in-proc p99"
+    );
+    for &clients in &args.clients {
+        let signer = Arc::new(Signer::new()?);
+
+        // In process: the store itself.
+        let dir = tempfile::tempdir()?;
+        let data = ledger::datadir::DataDir::open_or_init(dir.path(), None)?;
+        let store = data.open_store(SqliteConfig::default())?;
+        let shared: Arc<dyn Store> = Arc::new(store.clone());
+        shared
+            .append(AppendRequest {
+                stream: StreamId::registry(),
+                expected: ExpectedVersion::Any,
+                events: vec![signer.registration()],
+            })
+            .await?;
+        let (s, st) = (signer.clone(), shared.clone());
+        let mut local = drive(clients, args.seconds, move |c, n| {
+            let (s, st) = (s.clone(), st.clone());
+            async move {
+                let stream = StreamId::new(&format!("case-bench-{c}"))?;
+                let ev = s.event(&stream, n)?;
+                st.append(AppendRequest {
+                    stream,
+                    expected: ExpectedVersion::Any,
+                    events: vec![ev],
+                })
+                .await?;
+                Ok(())
+            }
+        })
+        .await?;
+        store.close();
+
+        // Over HTTP: the real service on loopback.
+        let dir = tempfile::tempdir()?;
+        let service = Service::open(ServeConfig {
+            data: dir.path().join("data"),
+            origin: None,
+            demo: false,
+            settings: Settings {
+                rate_limit: 0.0,
+                ..Settings::default()
+            },
+        })
+        .await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(api::serve(listener, service.state.clone(), async move {
+            let _ = stop_rx.await;
+        }));
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(clients.max(1))
+            .build()?;
+        let admin = service
+            .new_admin_token
+            .clone()
+            .context("a fresh data directory has a new admin token")?;
+        let token = setup_department(&client, &base, &admin, &signer).await?;
+        let (s, cl, b, tk) = (signer.clone(), client.clone(), base.clone(), token.clone());
+        let mut http = drive(clients, args.seconds, move |c, n| {
+            let (s, cl, b, tk) = (s.clone(), cl.clone(), b.clone(), tk.clone());
+            async move {
+                let stream = StreamId::new(&format!("case-bench-{c}"))?;
+                let ev = s.event(&stream, n)?;
+                let res = cl
+                    .post(format!("{b}/v1/streams/{stream}/events"))
+                    .bearer_auth(&tk)
+                    .json(&json!({"events": [ev]}))
+                    .send()
+                    .await?;
+                anyhow::ensure!(res.status() == 200, "append answered {}", res.status());
+                Ok(())
+            }
+        })
+        .await?;
+        let _ = stop_tx.send(());
+        server.await??;
+        service.store.close();
+
+        let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
+        println!(
+            "{:>8} {:>14.0} {:>12.0} {:>6.0}% {:>9} {:>9} {:>12}",
+            clients,
+            local.rate(),
+            http.rate(),
+            100.0 * http.rate() / local.rate().max(1e-9),
+            ms(http.percentile(0.50)),
+            ms(http.percentile(0.99)),
+            ms(local.percentile(0.99)),
+        );
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Registers the bench department and its key, and issues its token.
+async fn setup_department(
+    client: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    signer: &Signer,
+) -> anyhow::Result<String> {
+    let post = async |path: &str, body: serde_json::Value| -> anyhow::Result<serde_json::Value> {
+        let res = client
+            .post(format!("{base}{path}"))
+            .bearer_auth(admin)
+            .json(&body)
+            .send()
+            .await?;
+        anyhow::ensure!(res.status() == 201, "{path} answered {}", res.status());
+        Ok(res.json().await?)
+    };
+    post(
+        "/v1/admin/departments",
+        json!({"department": "dept-bench", "name": "bench"}),
+    )
+    .await?;
+    post(
+        "/v1/admin/keys",
+        json!({"department": "dept-bench",
+               "public_key": PublicKey::Ed25519(signer.signing.verifying_key()).to_base64()}),
+    )
+    .await?;
+    let token = post(
+        "/v1/admin/tokens",
+        json!({"role": "department", "department": "dept-bench", "subject": "bench"}),
+    )
+    .await?;
+    token["token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("token in the answer")
+}
