@@ -19,8 +19,12 @@ struct Server {
 
 impl Server {
     fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Server {
+        Self::spawn_verb("serve", args, envs)
+    }
+
+    fn spawn_verb(verb: &str, args: &[&str], envs: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ledger"));
-        cmd.arg("serve")
+        cmd.arg(verb)
             .args(args)
             .env("LEDGER_LOG", "warn")
             .stdout(Stdio::piped())
@@ -360,4 +364,94 @@ fn bench_reports_http_beside_in_process_rates() {
         let http: f64 = row[2].parse().expect("HTTP rate");
         assert!(local > 0.0 && http > 0.0, "{text}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_witness_process_cosigns_the_served_checkpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data_s = data.to_str().expect("utf-8").to_owned();
+    let server = Server::spawn(
+        &[
+            "--data",
+            &data_s,
+            "--listen",
+            "127.0.0.1:0",
+            "--demo",
+            "--witness-interval",
+            "1",
+        ],
+        &[],
+    );
+    let log_vkey = std::fs::read_to_string(data.join("ledger.pub"))
+        .expect("ledger.pub")
+        .trim()
+        .to_owned();
+    let wdir = dir.path().join("witness");
+    let witness = Server::spawn_verb(
+        "witness",
+        &[
+            "--data",
+            wdir.to_str().expect("utf-8"),
+            "--name",
+            "supervision.example/w1",
+            "--log",
+            &log_vkey,
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let wkey = witness
+        .stdout
+        .iter()
+        .find_map(|l| l.strip_prefix("witness key:"))
+        .expect("witness key line")
+        .trim()
+        .to_owned();
+    let client = reqwest::Client::new();
+    let token = admin_token(&data);
+    let res = client
+        .post(format!("{}/v1/admin/witnesses", server.base))
+        .bearer_auth(&token)
+        .json(&json!({"verifier_key": wkey, "url": witness.base}))
+        .send()
+        .await
+        .expect("register witness");
+    assert_eq!(res.status(), 201);
+
+    let verifier = ledger::cosignature::CosignatureVerifier::from_verifier_key_string(&wkey)
+        .expect("cosignature vkey");
+    let log_key = ledger::note::NoteVerifier::from_verifier_key_string(&log_vkey).expect("vkey");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let bytes = client
+            .get(format!("{}/checkpoint", server.base))
+            .send()
+            .await
+            .expect("checkpoint")
+            .bytes()
+            .await
+            .expect("body");
+        let (cp, note) =
+            ledger::checkpoint::Checkpoint::verify_note(&bytes, &log_key).expect("log-signed");
+        let cosigned = note
+            .signatures
+            .iter()
+            .any(|s| ledger::cosignature::verify_cosignature(&verifier, &note.text, s).is_ok());
+        if cosigned {
+            assert!(cp.size >= 13);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no cosignature within 20 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(server.stop().success());
+    assert!(witness.stop().success());
+    // The witness kept its state.
+    let state = std::fs::read_to_string(wdir.join("witness-state.json")).expect("state");
+    assert!(
+        state.contains("ledger.localhost/public-service-log"),
+        "{state}"
+    );
 }

@@ -17,6 +17,8 @@ use ledger::store::sqlite::{SqliteConfig, SqliteStore};
 mod bench;
 #[path = "ledger/serve.rs"]
 mod serve;
+#[path = "ledger/witness.rs"]
+mod witness;
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +41,10 @@ enum Command {
     ///
     /// Example: ledger bench --clients 1,16,64,256 --seconds 5
     Bench(bench::BenchArgs),
+    /// Run a C2SP tlog-witness that cosigns checkpoints of the logs given.
+    ///
+    /// Example: ledger witness --name supervision.example/w1 --log "$(cat data/ledger.pub)"
+    Witness(witness::WitnessArgs),
     /// Initialise a data directory (ledger key 0600, store), optionally with demo cases.
     ///
     /// Example: ledger init --data ./data --demo
@@ -83,6 +89,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Witness(args) => witness::run(args).await,
         Command::Init { data, origin, demo } => {
             let dir = DataDir::open_or_init(&data, origin.as_deref())?;
             let store = dir.open_store(SqliteConfig::default())?;
