@@ -500,3 +500,47 @@ async fn unsigned_department_events_and_foreign_actors_are_refused() {
     assert_eq!(svc.size().await, size);
     svc.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_count_appends_by_outcome_and_report_the_log() {
+    let svc = TestService::start().await;
+    let body = json!({"expected_version": "no_stream",
+        "events": [unsigned_json("case-metrics", "case.accepted", "dept-market", json!({}))]});
+    assert_eq!(
+        svc.post("/v1/streams/case-metrics/events", Some(&svc.admin), &body)
+            .await
+            .status,
+        200
+    );
+    let again = json!({"expected_version": "no_stream",
+        "events": [unsigned_json("case-metrics", "case.accepted", "dept-market", json!({}))]});
+    svc.post("/v1/streams/case-metrics/events", Some(&svc.admin), &again)
+        .await
+        .assert_problem(409, "version-conflict");
+    // A live subscriber shows in the gauge.
+    let sub = svc
+        .client
+        .get(svc.url("/v1/log/subscribe"))
+        .bearer_auth(&svc.admin)
+        .send()
+        .await
+        .expect("subscribe");
+    assert_eq!(sub.status(), 200);
+    let r = svc.get("/metrics", None).await;
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8(r.bytes).expect("utf-8");
+    for needle in [
+        "ledger_appends_total{outcome=\"ok\"}",
+        "ledger_appends_total{outcome=\"version-conflict\"}",
+        "ledger_append_duration_seconds_bucket",
+        "ledger_http_requests_total{method=\"POST\",route=\"/v1/streams/{stream}/events\",status=\"409\"}",
+        "ledger_http_request_duration_seconds_bucket",
+        "ledger_log_size ",
+        "ledger_checkpoint_age_seconds ",
+        "ledger_subscribers{kind=\"log\"}",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+    drop(sub);
+    svc.stop().await;
+}
