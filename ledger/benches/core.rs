@@ -140,6 +140,20 @@ fn main() {
     // Profiling aid: `LEDGER_BENCH_PROFILE=signed|unsigned` runs only the
     // 256-appender append of that kind (for `perf record`), then stops.
     if let Ok(kind) = std::env::var("LEDGER_BENCH_PROFILE") {
+        if kind == "proofs" {
+            let big = build_bulk_store(&rt, &base, sizes.big_log);
+            let (inc, con) = rt.block_on(store_proofs(
+                &big.store,
+                sizes.big_log,
+                sizes.proof_samples,
+                &mut rng,
+            ));
+            println!(
+                "profile proofs at {}: inclusion median {:.1} µs, consistency median {:.1} µs",
+                sizes.big_log, inc.median, con.median
+            );
+            return;
+        }
         let (events, signed) = match kind.as_str() {
             "signed" => (signed_256, true),
             "unsigned" => (unsigned_256, false),

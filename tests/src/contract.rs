@@ -45,6 +45,7 @@ macro_rules! contract_suite {
             tiles_and_bundles_match_the_tree,
             oversize_events_are_refused,
             state_survives_reopening,
+            proofs_in_a_deeper_tree_survive_reopening,
             verify_store_is_clean_after_a_mixed_workload,
         );
     };
@@ -699,6 +700,99 @@ pub async fn state_survives_reopening(b: &dyn Backend) {
     let cp2 = store.checkpoint_now().await.unwrap().unwrap();
     let proof = store.consistency_proof(cp.size, cp2.size).await.unwrap();
     merkle::verify_consistency(cp.size, cp2.size, &cp.root, &cp2.root, &proof.hashes).unwrap();
+    b.close(store).await;
+}
+
+/// Appends `n` events in batches of up to 100 to streams `case-d0..d9`.
+async fn append_bulk(store: &Arc<dyn Store>, n: usize) -> Vec<ledger::Receipt> {
+    let mut receipts = Vec::with_capacity(n);
+    let mut left = n;
+    let mut k = 0;
+    while left > 0 {
+        let take = left.min(100);
+        let stream = format!("case-d{}", k % 10);
+        let events = (0..take)
+            .map(|_| event(&stream, "case.note", "dept-a"))
+            .collect();
+        receipts.extend(
+            store
+                .append(req(&stream, ExpectedVersion::Any, events))
+                .await
+                .expect("bulk append"),
+        );
+        left -= take;
+        k += 1;
+    }
+    receipts
+}
+
+/// Checks inclusion proofs of every `step`-th receipt and consistency
+/// proofs from each earlier checkpoint, against checkpoint `cp`.
+async fn check_proofs(
+    store: &Arc<dyn Store>,
+    receipts: &[ledger::Receipt],
+    earlier: &[ledger::store::StoredCheckpoint],
+    cp: &ledger::store::StoredCheckpoint,
+    step: usize,
+) {
+    for r in receipts.iter().step_by(step) {
+        let proof = store.inclusion_proof(r.log_index, cp.size).await.unwrap();
+        merkle::verify_inclusion(
+            &r.leaf_hash.0,
+            r.log_index.0,
+            cp.size,
+            &proof.hashes,
+            &cp.root,
+        )
+        .unwrap_or_else(|e| panic!("inclusion of {} in {}: {e:?}", r.log_index, cp.size));
+    }
+    for old in earlier {
+        let proof = store.consistency_proof(old.size, cp.size).await.unwrap();
+        merkle::verify_consistency(old.size, cp.size, &old.root, &cp.root, &proof.hashes)
+            .unwrap_or_else(|e| panic!("consistency {} -> {}: {e:?}", old.size, cp.size));
+    }
+    assert_eq!(store.tree_root(cp.size).await.unwrap(), cp.root);
+}
+
+/// Proofs in a tree deep enough for every kind of stored node (upper
+/// levels included), before and after a restart, and as the tree grows past
+/// the sizes it had.
+pub async fn proofs_in_a_deeper_tree_survive_reopening(b: &dyn Backend) {
+    let store = b.open().await;
+    let mut receipts = append_bulk(&store, 1_000).await;
+    let first = store.checkpoint_now().await.unwrap().expect("checkpoint");
+    receipts.extend(append_bulk(&store, 1_337).await);
+    let second = store.checkpoint_now().await.unwrap().expect("checkpoint");
+    assert_eq!(second.size, 2_337);
+    check_proofs(&store, &receipts, &[first.clone()], &second, 7).await;
+    let before: Vec<_> = {
+        let mut v = Vec::new();
+        for r in receipts.iter().step_by(97) {
+            v.push(
+                store
+                    .inclusion_proof(r.log_index, second.size)
+                    .await
+                    .unwrap(),
+            );
+        }
+        v
+    };
+    b.close(store).await;
+
+    let store = b.open().await;
+    let mut after = Vec::new();
+    for r in receipts.iter().step_by(97) {
+        after.push(
+            store
+                .inclusion_proof(r.log_index, second.size)
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(before, after, "the same proofs after reopening");
+    receipts.extend(append_bulk(&store, 2_100).await);
+    let third = store.checkpoint_now().await.unwrap().expect("checkpoint");
+    check_proofs(&store, &receipts, &[first, second], &third, 5).await;
     b.close(store).await;
 }
 

@@ -85,6 +85,8 @@ struct Inner {
     /// queued: the writer waits a little for them when gathering a group.
     preparing: Arc<AtomicUsize>,
     stats: Arc<StatCounters>,
+    /// Tree levels ≥ [`UpperNodes::LOWEST_LEVEL`], kept by the writer.
+    upper: Arc<RwLock<UpperNodes>>,
     signatures: Option<SignatureBatcher>,
     /// Opened by [`SqliteStore::open_for_audit`]: no writer, reads unbounded.
     audit_only: bool,
@@ -95,6 +97,69 @@ struct PreparedAppend {
     stream: StreamId,
     expected: super::ExpectedVersion,
     events: Vec<PreparedEvent>,
+}
+
+/// The tree's complete nodes at levels ≥ [`UpperNodes::LOWEST_LEVEL`], in
+/// memory: one node per 2^LOWEST_LEVEL entries (32 bytes per 64 entries),
+/// so a proof reads only its lowest few hashes from disk.
+#[derive(Default)]
+struct UpperNodes {
+    /// `levels[k]` holds level `LOWEST_LEVEL + k`, by index.
+    levels: Vec<Vec<Hash>>,
+}
+
+impl UpperNodes {
+    const LOWEST_LEVEL: u8 = 6;
+
+    fn get(&self, id: NodeId) -> Option<Hash> {
+        let k = usize::from(id.level.checked_sub(Self::LOWEST_LEVEL)?);
+        let index = usize::try_from(id.index).ok()?;
+        self.levels.get(k)?.get(index).copied()
+    }
+
+    /// Nodes arrive in index order within each level.
+    fn push(&mut self, id: NodeId, hash: Hash) {
+        let Some(k) = id.level.checked_sub(Self::LOWEST_LEVEL).map(usize::from) else {
+            return;
+        };
+        if self.levels.len() <= k {
+            self.levels.resize_with(k + 1, Vec::new);
+        }
+        let level = &mut self.levels[k];
+        if level.len() as u64 == id.index {
+            level.push(hash);
+        }
+    }
+
+    /// The stored upper nodes of the tree of `size` entries.
+    fn load(conn: &Connection, size: u64) -> Result<Self, rusqlite::Error> {
+        let mut upper = UpperNodes::default();
+        let mut st = conn
+            .prepare("SELECT level, idx, hash FROM nodes WHERE level >= ?1 ORDER BY level, idx")?;
+        let rows = st.query_map(params![i64::from(Self::LOWEST_LEVEL)], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (level, index, hash) = row?;
+            let (Ok(level), Ok(index), Some(hash)) = (
+                u8::try_from(level),
+                u64::try_from(index),
+                Hash::from_slice(&hash),
+            ) else {
+                // Damaged rows stay on disk, where reads report them.
+                continue;
+            };
+            // Only nodes of complete subtrees inside the tree.
+            if (u128::from(index) + 1) << level <= u128::from(size) {
+                upper.push(NodeId { level, index }, hash);
+            }
+        }
+        Ok(upper)
+    }
 }
 
 /// Counters of the writer's work since the store was opened.
@@ -174,6 +239,7 @@ impl SqliteStore {
         }
         .start(committed)?;
         let registry = Arc::new(RwLock::new(KeyRegistry::new()));
+        let upper = Arc::new(RwLock::new(UpperNodes::default()));
         let mut writer = Writer {
             conn,
             path: display.clone(),
@@ -193,6 +259,8 @@ impl SqliteStore {
             sync_failure,
             shared_registry: registry.clone(),
             heads: HashMap::new(),
+            upper: upper.clone(),
+            upper_pending: Vec::new(),
         };
         writer.reload()?;
         let (stop_checkpoints, stopped) = std_mpsc::channel();
@@ -213,6 +281,7 @@ impl SqliteStore {
                 checkpointer: Mutex::new(Some((stop_checkpoints, checkpointer))),
                 preparing,
                 stats,
+                upper,
                 signatures: Some(SignatureBatcher::per_core()?),
                 audit_only: false,
             }),
@@ -247,6 +316,7 @@ impl SqliteStore {
                 checkpointer: Mutex::new(None),
                 preparing: Arc::new(AtomicUsize::new(0)),
                 stats: Arc::default(),
+                upper: Arc::default(),
                 signatures: None,
                 audit_only: true,
             }),
@@ -394,6 +464,9 @@ fn start_checkpointer(path: &Path, stop: std_mpsc::Receiver<()>) -> Result<JoinH
         .map_err(Error::storage)
 }
 
+/// How much of the database file each reader maps (SQLite `mmap_size`).
+const READER_MMAP_BYTES: i64 = 1 << 34;
+
 /// How often the background checkpointer folds the WAL into the database.
 const WAL_CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
@@ -498,8 +571,29 @@ impl Store for SqliteStore {
     }
 
     async fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, Error> {
-        let ids = ids.to_vec();
-        self.read(move |c| read_node_hashes(c, &ids)).await?
+        // Upper levels from memory; only the rest from disk.
+        let mut out: Vec<Option<Hash>> = {
+            let upper = self.inner.upper.read().unwrap_or_else(|p| p.into_inner());
+            ids.iter().map(|id| upper.get(*id)).collect()
+        };
+        let missing: Vec<NodeId> = ids
+            .iter()
+            .zip(&out)
+            .filter(|(_, h)| h.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        if !missing.is_empty() {
+            let mut read = self
+                .read(move |c| read_node_hashes(c, &missing))
+                .await??
+                .into_iter();
+            for slot in out.iter_mut().filter(|h| h.is_none()) {
+                *slot = read.next();
+            }
+        }
+        // Invariant: every `None` was filled from `read`, which returns one
+        // hash per missing id or an error.
+        Ok(out.into_iter().flatten().collect())
     }
 
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, Error> {
@@ -575,6 +669,10 @@ struct Writer {
     /// transaction; cleared when it grows past [`HEAD_CACHE_STREAMS`] and
     /// whenever a group rolls back.
     heads: HashMap<StreamId, (StreamVersion, LeafHash)>,
+    /// The upper tree levels readers answer from memory, and the nodes of the
+    /// open group that will join them once it commits.
+    upper: Arc<RwLock<UpperNodes>>,
+    upper_pending: Vec<(NodeId, Hash)>,
 }
 
 /// Streams whose heads the writer keeps in memory before starting afresh.
@@ -748,6 +846,12 @@ impl Writer {
             return;
         }
 
+        {
+            let mut upper = self.upper.write().unwrap_or_else(|p| p.into_inner());
+            for (id, hash) in self.upper_pending.drain(..) {
+                upper.push(id, hash);
+            }
+        }
         if group.registry_changed {
             *self
                 .shared_registry
@@ -892,6 +996,9 @@ impl Writer {
                     insert_node
                         .execute(params![i64::from(id.level), id.index as i64, &hash.0[..]])
                         .map_err(|e| map_err(&self.path, e))?;
+                    if id.level >= UpperNodes::LOWEST_LEVEL {
+                        self.upper_pending.push((*id, *hash));
+                    }
                 }
                 receipts.push(Receipt {
                     event_id: ev.event.id,
@@ -1033,6 +1140,9 @@ impl Writer {
             })?;
         self.frontier = Frontier::load(size, &ConnHashes(&self.conn, &self.path))
             .map_err(|e| corrupt(format!("tree nodes for size {size}: {e}")))?;
+        self.upper_pending.clear();
+        let upper = UpperNodes::load(&self.conn, size).map_err(|e| map_err(&self.path, e))?;
+        *self.upper.write().unwrap_or_else(|p| p.into_inner()) = upper;
         let mut registry = KeyRegistry::new();
         {
             let mut st = self
@@ -1384,6 +1494,9 @@ fn open_reader(path: &Path) -> Result<Connection, rusqlite::Error> {
     )?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "query_only", true)?;
+    // Readers map the database file: a tree node or entry already in the
+    // OS page cache is read without a system call.
+    conn.pragma_update(None, "mmap_size", READER_MMAP_BYTES)?;
     Ok(conn)
 }
 
