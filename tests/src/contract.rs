@@ -764,7 +764,7 @@ pub async fn proofs_in_a_deeper_tree_survive_reopening(b: &dyn Backend) {
     receipts.extend(append_bulk(&store, 1_337).await);
     let second = store.checkpoint_now().await.unwrap().expect("checkpoint");
     assert_eq!(second.size, 2_337);
-    check_proofs(&store, &receipts, &[first.clone()], &second, 7).await;
+    check_proofs(&store, &receipts, std::slice::from_ref(&first), &second, 7).await;
     let before: Vec<_> = {
         let mut v = Vec::new();
         for r in receipts.iter().step_by(97) {
