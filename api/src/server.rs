@@ -172,6 +172,12 @@ pub async fn serve(
     let app = crate::routes::app(state.clone());
     let on_shutdown = state.clone();
     let pusher = crate::witness::spawn_pusher(state.clone(), state.settings().witness_interval);
+    // Small request/response exchanges: no Nagle delay.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY: {e}");
+        }
+    });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -205,7 +205,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(api::serve(listener, service.state.clone(), async move {
+        // The server gets a runtime of its own, as it would in its own
+        // process: client tasks do not queue behind server tasks.
+        let server_rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("bench-server")
+            .build()?;
+        let listener = {
+            let _guard = server_rt.enter();
+            tokio::net::TcpListener::from_std(listener.into_std()?)?
+        };
+        let server = server_rt.spawn(api::serve(listener, service.state.clone(), async move {
             let _ = stop_rx.await;
         }));
         let client = reqwest::Client::builder()
@@ -235,6 +245,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         .await?;
         let _ = stop_tx.send(());
         server.await??;
+        server_rt.shutdown_background();
         service.store.close();
 
         let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
