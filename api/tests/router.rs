@@ -160,3 +160,33 @@ async fn in_process_requests_get_ids_and_problem_shapes() {
     assert_eq!(body["size"], body["checkpoint_size"]);
     svc.stop().await;
 }
+
+#[tokio::test]
+async fn a_request_over_the_timeout_is_a_503_problem() {
+    let mut settings = common::test_settings();
+    settings.request_timeout = std::time::Duration::from_millis(100);
+    let svc = common::TestService::start_with(settings, false).await;
+    let state = svc.state.clone();
+    let app = axum::Router::new()
+        .route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                "late"
+            }),
+        )
+        .route("/quick", axum::routing::get(|| async { "ok" }))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::routes::ops::observe,
+        ))
+        .with_state(state);
+    let started = std::time::Instant::now();
+    let (status, body) = call(&app, Method::GET, "/slow").await;
+    assert_eq!(status, 503);
+    assert_eq!(body["type"], "urn:ledger:problem:unavailable");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let (status, _) = call(&app, Method::GET, "/quick").await;
+    assert_eq!(status, 200);
+    svc.stop().await;
+}
