@@ -33,35 +33,40 @@ pub async fn verify_store<S: Store + ?Sized>(
 ) -> Result<AuditResult, Error> {
     let mut auditor = Auditor::new(log_key.clone());
     let latest = store.latest_checkpoint().await?;
+    let mut next = read_chunk(store, 0).await?;
     loop {
-        let from = auditor.size();
-        let raws = store.read_entries(LogIndex(from), CHUNK).await?;
-        if raws.is_empty() {
+        let chunk = next;
+        if chunk.raws.is_empty() {
             break;
         }
-        let last = raws.last().map_or(from, |r| r.index.0);
-        // Stored leaves for the span the entries claim.
-        let span = (last + 1 - from) as usize;
-        let leaf_ids: Vec<NodeId> = (from..from + span as u64)
-            .map(|index| NodeId { level: 0, index })
-            .collect();
-        let stored_leaves = read_optional(store, &leaf_ids).await?;
-        let checkpoints = store.checkpoints(from + 1, CHUNK).await?;
-        let checkpoints: Vec<_> = checkpoints
-            .into_iter()
-            .take_while(|c| c.size <= from + raws.len() as u64)
-            .collect();
-        let entries: Vec<_> = raws.iter().map(|r| (r.index, r.entry.as_slice())).collect();
-        let report = auditor.check_chunk(&entries, &stored_leaves, &checkpoints);
+        let from = auditor.size();
+        let after = chunk.raws.last().map_or(from, |r| r.index.0 + 1);
+        // Check this chunk on a blocking thread (it fans out over every core)
+        // while the next one is read.
+        let check = tokio::task::spawn_blocking(move || {
+            let entries: Vec<_> = chunk
+                .raws
+                .iter()
+                .map(|r| (r.index, r.entry.as_slice()))
+                .collect();
+            let report = auditor.check_chunk(&entries, &chunk.leaves, &chunk.checkpoints);
+            (auditor, report)
+        });
+        let (checked, fetched) = tokio::join!(check, read_chunk(store, after));
+        let (checked_auditor, report) = checked.map_err(Error::storage)?;
+        auditor = checked_auditor;
 
-        // Stored interior nodes against the ones the entries imply.
-        let ids: Vec<NodeId> = report.nodes.iter().map(|(id, _)| *id).collect();
+        // Stored interior nodes against the ones the entries imply, read
+        // level by level (runs of consecutive nodes are one range read).
+        let mut nodes = report.nodes;
+        nodes.sort_unstable_by_key(|(id, _)| (id.level, id.index));
+        let ids: Vec<NodeId> = nodes.iter().map(|(id, _)| *id).collect();
         let stored = read_optional(store, &ids).await?;
-        let node_problem = report
-            .nodes
+        let node_problem = nodes
             .iter()
             .zip(&stored)
-            .find(|((_, want), got)| got.as_ref() != Some(want))
+            .filter(|((_, want), got)| got.as_ref() != Some(want))
+            .min_by_key(|((id, _), _)| ((id.index + 1) << id.level, id.level))
             .map(|((id, want), got)| Problem {
                 kind: ProblemKind::TreeHashMismatch,
                 index: LogIndex(((id.index + 1) << id.level) - 1),
@@ -81,6 +86,7 @@ pub async fn verify_store<S: Store + ?Sized>(
             return Ok(Err(p));
         }
         progress(auditor.size());
+        next = fetched?;
     }
     if let Err(p) = auditor.finish(latest.as_ref()) {
         return Ok(Err(p));
@@ -90,6 +96,40 @@ pub async fn verify_store<S: Store + ?Sized>(
         checkpoints: auditor.checkpoints_checked(),
         keys: auditor.registry().len(),
     }))
+}
+
+/// One chunk of the log as stored: entries from `from`, the tree's stored
+/// leaves for the span they claim, and the checkpoints that end inside it.
+struct Chunk {
+    raws: Vec<crate::store::RawEntry>,
+    leaves: Vec<Option<crate::merkle::Hash>>,
+    checkpoints: Vec<crate::store::StoredCheckpoint>,
+}
+
+async fn read_chunk<S: Store + ?Sized>(store: &S, from: u64) -> Result<Chunk, Error> {
+    let raws = store.read_entries(LogIndex(from), CHUNK).await?;
+    let Some(last) = raws.last().map(|r| r.index.0) else {
+        return Ok(Chunk {
+            raws,
+            leaves: Vec::new(),
+            checkpoints: Vec::new(),
+        });
+    };
+    let leaf_ids: Vec<NodeId> = (from..=last)
+        .map(|index| NodeId { level: 0, index })
+        .collect();
+    let leaves = read_optional(store, &leaf_ids).await?;
+    let checkpoints = store
+        .checkpoints(from + 1, CHUNK)
+        .await?
+        .into_iter()
+        .take_while(|c| c.size <= from + raws.len() as u64)
+        .collect();
+    Ok(Chunk {
+        raws,
+        leaves,
+        checkpoints,
+    })
 }
 
 /// Reads hashes one by one where a batch fails, so a missing node shows as

@@ -66,10 +66,12 @@ impl SignatureBatcher {
         })
     }
 
-    /// One thread per available core.
+    /// One thread per available core but one, which is left to the
+    /// sequencer: it is the one serial stage of an append, and signature
+    /// checks beside it on every core would slow every append down.
     pub fn per_core() -> Result<Self, Error> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self::start(cores)
+        Self::start(cores.saturating_sub(1).max(1))
     }
 
     /// Whether each signature is valid, in order.

@@ -1370,32 +1370,73 @@ impl HashReader for ConnHashes<'_> {
 }
 
 /// Reads node hashes; the outer error is SQLite's, the inner a missing node.
+/// Runs of consecutive indexes at one level (an audit's leaves, a tile) are
+/// read with one range query each.
 fn read_node_hashes(
     c: &Connection,
     ids: &[NodeId],
 ) -> Result<Result<Vec<Hash>, Error>, rusqlite::Error> {
     let mut leaf = c.prepare_cached("SELECT leaf FROM events WHERE idx = ?1")?;
     let mut node = c.prepare_cached("SELECT hash FROM nodes WHERE level = ?1 AND idx = ?2")?;
+    let mut leaf_run =
+        c.prepare_cached("SELECT idx, leaf FROM events WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")?;
+    let mut node_run = c.prepare_cached(
+        "SELECT idx, hash FROM nodes WHERE level = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx",
+    )?;
+    let missing = |id: &NodeId| Error::Storage {
+        reason: format!(
+            "tree node level {} index {} is missing or damaged",
+            id.level, id.index
+        ),
+    };
     let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        let bytes: Option<Vec<u8>> = if id.level == 0 {
-            leaf.query_row(params![id.index as i64], |r| r.get(0))
+    let mut rest = ids;
+    while let Some(first) = rest.first() {
+        let run = rest
+            .iter()
+            .enumerate()
+            .take_while(|(k, id)| id.level == first.level && id.index == first.index + *k as u64)
+            .count();
+        if run == 1 {
+            let bytes: Option<Vec<u8>> = if first.level == 0 {
+                leaf.query_row(params![first.index as i64], |r| r.get(0))
+                    .optional()?
+            } else {
+                node.query_row(params![i64::from(first.level), first.index as i64], |r| {
+                    r.get(0)
+                })
                 .optional()?
+            };
+            match bytes.as_deref().and_then(Hash::from_slice) {
+                Some(h) => out.push(h),
+                None => return Ok(Err(missing(first))),
+            }
         } else {
-            node.query_row(params![i64::from(id.level), id.index as i64], |r| r.get(0))
-                .optional()?
-        };
-        match bytes.as_deref().and_then(Hash::from_slice) {
-            Some(h) => out.push(h),
-            None => {
-                return Ok(Err(Error::Storage {
-                    reason: format!(
-                        "tree node level {} index {} is missing or damaged",
-                        id.level, id.index
-                    ),
-                }));
+            let start = first.index as i64;
+            let end = start + run as i64;
+            let map = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?));
+            let rows = if first.level == 0 {
+                leaf_run
+                    .query_map(params![start, end], map)?
+                    .collect::<Result<Vec<_>, _>>()?
+            } else {
+                node_run
+                    .query_map(params![i64::from(first.level), start, end], map)?
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            for (k, id) in rest[..run].iter().enumerate() {
+                match rows.get(k) {
+                    Some((idx, bytes)) if *idx == id.index as i64 => {
+                        match Hash::from_slice(bytes) {
+                            Some(h) => out.push(h),
+                            None => return Ok(Err(missing(id))),
+                        }
+                    }
+                    _ => return Ok(Err(missing(id))),
+                }
             }
         }
+        rest = &rest[run..];
     }
     Ok(Ok(out))
 }
