@@ -77,11 +77,14 @@ impl AppState {
         let mut directory = Directory::default();
         let mut next = 0u64;
         loop {
-            let page = store.read_log(LogIndex(next), 1_000).await?;
+            let page = store.read_entries(LogIndex(next), 1_000).await?;
             let Some(last) = page.last() else { break };
             next = last.index.0 + 1;
-            for ev in &page {
-                directory.apply(ev);
+            // Only registry events and complaint assignments matter; their
+            // canonical bytes carry these members verbatim (a quote inside a
+            // string value is escaped), so most entries are never parsed.
+            for raw in page.into_iter().filter(|r| directory_relevant(&r.entry)) {
+                directory.apply(&StoredEvent::from_raw(raw)?);
             }
         }
         let rate = RateLimiter::new(settings.rate_limit, settings.rate_burst);
@@ -246,5 +249,35 @@ pub fn admin_actor(officer: Option<ActorId>) -> Actor {
         // Invariant: a constant that satisfies the actor id rules.
         department: ActorId::new(ADMIN_DEPARTMENT).expect("valid constant"),
         officer,
+    }
+}
+
+/// Whether a raw log entry may be a directory change (a false positive is
+/// parsed and ignored; a false negative is impossible for canonical entries).
+fn directory_relevant(entry: &[u8]) -> bool {
+    const MARKERS: [&[u8]; 2] = [
+        b"\"stream\":\"registry\"",
+        b"\"type\":\"complaint.assigned\"",
+    ];
+    MARKERS
+        .iter()
+        .any(|m| entry.windows(m.len()).any(|w| w == *m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::directory_relevant;
+
+    #[test]
+    fn directory_entries_are_found_by_their_canonical_members() {
+        assert!(directory_relevant(
+            br#"{"id":"X","stream":"registry","type":"token.issued"}"#
+        ));
+        assert!(directory_relevant(
+            br#"{"stream":"complaint-1","type":"complaint.assigned"}"#
+        ));
+        assert!(!directory_relevant(
+            br#"{"payload":{"note":"\"stream\":\"registry\""},"stream":"case-1","type":"case.step"}"#
+        ));
     }
 }

@@ -379,3 +379,71 @@ async fn case_reads_by_inspectors_and_complaint_handlers_are_recorded_elsewhere(
     assert_eq!(version_before, version_after);
     w.svc.stop().await;
 }
+
+#[tokio::test]
+async fn tokens_departments_and_assignments_survive_a_restart() {
+    let w = world().await;
+    let revoked = w.svc.token("inspector", "supervision-office", "gone").await;
+    let r = w
+        .svc
+        .post(
+            &format!(
+                "/v1/admin/tokens/{}/revoke",
+                api::auth::hash_token(&revoked)
+            ),
+            Some(&w.svc.admin),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let World {
+        svc,
+        market,
+        handler,
+        inspector,
+        ..
+    } = w;
+    let svc = svc.restart().await;
+    // Issued tokens still work with their roles; the revoked one does not.
+    assert_eq!(
+        svc.get("/v1/streams/case-m1/events", Some(&market.token))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        svc.get("/v1/log/entries", Some(&inspector)).await.status,
+        200
+    );
+    svc.get("/v1/log/entries", Some(&revoked))
+        .await
+        .assert_problem(401, "unauthorized");
+    // The complaint assignment still decides what the handler may read.
+    assert_eq!(
+        svc.get("/v1/streams/case-m1/events", Some(&handler))
+            .await
+            .status,
+        200
+    );
+    svc.get("/v1/streams/case-m2/events", Some(&handler))
+        .await
+        .assert_problem(403, "forbidden");
+    // The department is still registered (a second registration is refused)
+    // and its key still signs.
+    svc.post(
+        "/v1/admin/departments",
+        Some(&svc.admin),
+        &json!({"department": "dept-market", "name": "again"}),
+    )
+    .await
+    .assert_problem(422, "invalid-registry-change");
+    let r = svc
+        .post(
+            "/v1/streams/case-m1/events",
+            Some(&market.token),
+            &json!({"events": [market.event("case-m1", "case.reviewed", json!({}))]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    svc.stop().await;
+}

@@ -19,6 +19,8 @@ pub struct TestService {
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
     pub state: api::AppState,
+    sqlite: ledger::store::sqlite::SqliteStore,
+    settings: Settings,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -41,15 +43,49 @@ impl TestService {
 
     pub async fn start_with(settings: Settings, demo: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        Self::open_in(dir, settings, demo, None).await
+    }
+
+    /// Stops the service, closes its store, and starts it again on the same
+    /// data directory.
+    pub async fn restart(mut self) -> Self {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            h.await.expect("join").expect("served");
+        }
+        self.sqlite.close();
+        let TestService {
+            admin,
+            settings,
+            _dir,
+            ..
+        } = self;
+        Self::open_in(_dir, settings, false, Some(admin)).await
+    }
+
+    async fn open_in(
+        dir: tempfile::TempDir,
+        settings: Settings,
+        demo: bool,
+        admin: Option<String>,
+    ) -> Self {
         let service = Service::open(ServeConfig {
             data: dir.path().join("data"),
             origin: Some("test.example/ledger".into()),
             demo,
-            settings,
+            settings: settings.clone(),
         })
         .await
         .expect("service opens");
-        let admin = service.new_admin_token.clone().expect("first start");
+        let admin = match admin {
+            Some(a) => {
+                assert!(service.new_admin_token.is_none(), "the token is reused");
+                a
+            }
+            None => service.new_admin_token.clone().expect("first start"),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -66,6 +102,8 @@ impl TestService {
             client: reqwest::Client::new(),
             store,
             state,
+            sqlite: service.store.clone(),
+            settings,
             shutdown: Some(tx),
             server: Some(server),
             _dir: dir,
