@@ -544,3 +544,84 @@ async fn metrics_count_appends_by_outcome_and_report_the_log() {
     drop(sub);
     svc.stop().await;
 }
+
+/// A tlog-tiles client's view: from `/checkpoint` and `/tile/…` alone, fetch
+/// every entry bundle and level-0 tile of a log over 512 entries, check them
+/// against each other and the level-1 tile, and rebuild the signed root.
+#[tokio::test]
+async fn a_tiles_client_verifies_a_multi_tile_log_from_the_endpoints_alone() {
+    let svc = TestService::start().await;
+    for b in 0..6 {
+        let events: Vec<Value> = (0..100)
+            .map(|i| {
+                unsigned_json(
+                    &format!("case-t{b}"),
+                    "case.step",
+                    "dept-market",
+                    json!({"i": i}),
+                )
+            })
+            .collect();
+        let r = svc
+            .post(
+                &format!("/v1/streams/case-t{b}/events"),
+                Some(&svc.admin),
+                &json!({"events": events}),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    svc.store.checkpoint_now().await.expect("checkpoint");
+    let note = svc.get("/checkpoint", None).await.bytes;
+    let (size, root) = verified_checkpoint(&svc, &String::from_utf8(note).expect("utf-8")).await;
+    assert!(size > 600, "{size}");
+
+    let mut leaves = Vec::new();
+    let mut n = 0;
+    while let Some(tile) = tile_for(0, n, size) {
+        let hashes = decode_hash_tile(&svc.get(&format!("/{}", tile.path()), None).await.bytes)
+            .expect("tile");
+        let bundle = entry_bundle_for(n, size).expect("bundle");
+        assert_eq!(bundle.width, tile.width);
+        let entries =
+            decode_entry_bundle(&svc.get(&format!("/{}", bundle.path()), None).await.bytes)
+                .expect("bundle");
+        assert_eq!(entries.len(), hashes.len());
+        for (e, h) in entries.iter().zip(&hashes) {
+            assert_eq!(leaf_hash(e), *h);
+            // Every entry is an event in canonical form.
+            ledger::Event::from_entry(e).expect("canonical event");
+        }
+        leaves.extend(hashes);
+        n += 1;
+    }
+    assert_eq!(leaves.len() as u64, size);
+    let mut tree = MemoryTree::new();
+    for h in &leaves {
+        tree.push(*h);
+    }
+    assert_eq!(tree.root(), root);
+    // The level-1 tile holds the roots of each full 256-leaf subtree.
+    let l1 = tile_for(1, 0, size).expect("level-1 tile");
+    assert_eq!(u64::from(l1.width), size / 256);
+    let l1_hashes =
+        decode_hash_tile(&svc.get(&format!("/{}", l1.path()), None).await.bytes).expect("tile");
+    for (i, h) in l1_hashes.iter().enumerate() {
+        let mut sub = MemoryTree::new();
+        for leaf in &leaves[i * 256..(i + 1) * 256] {
+            sub.push(*leaf);
+        }
+        assert_eq!(sub.root(), *h);
+    }
+    // Full tiles are immutable for caches.
+    let full = tile_for(0, 0, size).expect("tile");
+    assert!(full.is_full());
+    let r = svc.get(&format!("/{}", full.path()), None).await;
+    assert!(
+        r.headers["cache-control"]
+            .to_str()
+            .expect("ascii")
+            .contains("immutable")
+    );
+    svc.stop().await;
+}
