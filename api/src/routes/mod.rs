@@ -34,7 +34,7 @@ stable `type` of the form `urn:ledger:problem:<kind>`.\n\n\
 **Auth.** `Authorization: Bearer <token>`; roles admin, department, inspector, \
 complaint_handler, witness. The transparency endpoints, proofs and operations need none.",
     ),
-    components(schemas(Problem)),
+    components(schemas(Problem, events::DirectionWire)),
     modifiers(&BearerAuth),
     tags(
         (name = "events", description = "Append and read"),
