@@ -383,7 +383,6 @@ pub fn verify_signatures(checks: &[SignatureCheck<'_>]) -> Vec<bool> {
 }
 
 fn batch_passes(chunk: &[SignatureCheck<'_>]) -> bool {
-    use curve25519_dalek::edwards::CompressedEdwardsY;
     let mut msgs = Vec::with_capacity(chunk.len());
     let mut sigs = Vec::with_capacity(chunk.len());
     let mut keys = Vec::with_capacity(chunk.len());
@@ -392,12 +391,7 @@ fn batch_passes(chunk: &[SignatureCheck<'_>]) -> bool {
         let Ok(sig) = Signature::from_slice(c.sig) else {
             return false;
         };
-        let r = CompressedEdwardsY(sig.r_bytes().to_owned());
-        match r.decompress() {
-            Some(point) if point.compress() == r && !point.is_small_order() => {}
-            _ => return false,
-        }
-        if key.is_weak() {
+        if !r_is_strictly_acceptable(sig.r_bytes()) || key.is_weak() {
             return false;
         }
         msgs.push(c.msg);
@@ -405,6 +399,41 @@ fn batch_passes(chunk: &[SignatureCheck<'_>]) -> bool {
         keys.push(*key);
     }
     ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
+}
+
+/// Whether strict verification could accept `R` at all: its y coordinate is
+/// written canonically (below p = 2^255 − 19), and it is not one of the
+/// eight points of small order (in any encoding with y < p). Byte checks
+/// only: no field arithmetic.
+fn r_is_strictly_acceptable(r: &[u8; 32]) -> bool {
+    // y ≥ p, little-endian: 0x7f, thirty 0xff, then a low byte ≥ 0xed.
+    let y_top = r[31] & 0x7f;
+    if y_top == 0x7f && r[1..31].iter().all(|&b| b == 0xff) && r[0] >= 0xed {
+        return false;
+    }
+    !small_order_encodings().contains(r)
+}
+
+/// The canonical encodings of the eight small-order points, and those of
+/// the two with x = 0 (identity, order 2) with the sign bit set.
+fn small_order_encodings() -> &'static [[u8; 32]; 10] {
+    static ENCODINGS: std::sync::OnceLock<[[u8; 32]; 10]> = std::sync::OnceLock::new();
+    ENCODINGS.get_or_init(|| {
+        let mut out = [[0u8; 32]; 10];
+        for (slot, point) in out
+            .iter_mut()
+            .zip(curve25519_dalek::constants::EIGHT_TORSION.iter())
+        {
+            *slot = point.compress().to_bytes();
+        }
+        // Index 0 is the identity and 4 the point of order 2 (x = 0).
+        for (k, torsion) in [0, 4].into_iter().enumerate() {
+            let mut flipped = out[torsion];
+            flipped[31] |= 0x80;
+            out[8 + k] = flipped;
+        }
+        out
+    })
 }
 
 /// The cryptographic half of [`KeyRegistry::verify_author`].
@@ -427,6 +456,34 @@ mod tests {
     use crate::event::LeafHash;
     use crate::ids::{EventType, StreamId, StreamVersion};
     use ed25519_dalek::SigningKey;
+
+    /// The byte-level R checks agree with what curve arithmetic says.
+    #[test]
+    fn r_checks_match_the_curve() {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        for enc in small_order_encodings() {
+            assert!(!r_is_strictly_acceptable(enc));
+            let point = CompressedEdwardsY(*enc).decompress().expect("on the curve");
+            assert!(point.is_small_order());
+        }
+        // y = p + 1 (i.e. 1, written non-canonically) and y = p.
+        let mut p_plus_one = [0xff; 32];
+        p_plus_one[0] = 0xee;
+        p_plus_one[31] = 0x7f;
+        assert!(!r_is_strictly_acceptable(&p_plus_one));
+        p_plus_one[0] = 0xed;
+        assert!(!r_is_strictly_acceptable(&p_plus_one));
+        // The largest canonical y, p - 1 = -1, is the point of order 2.
+        p_plus_one[0] = 0xec;
+        assert!(small_order_encodings().contains(&p_plus_one));
+        assert!(!r_is_strictly_acceptable(&p_plus_one));
+        // Real signatures' R values pass.
+        let sk = SigningKey::from_bytes(&[9; 32]);
+        for n in 0u32..200 {
+            let sig = ed25519_dalek::Signer::sign(&sk, &n.to_be_bytes());
+            assert!(r_is_strictly_acceptable(sig.r_bytes()));
+        }
+    }
 
     fn registry_event(
         event_type: &str,

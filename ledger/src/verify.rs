@@ -21,7 +21,10 @@ use crate::checkpoint::Checkpoint;
 use crate::error::Error;
 use crate::event::{Event, LeafHash};
 use crate::ids::{LogIndex, StreamId, StreamVersion};
-use crate::keys::{KeyRegistry, PublicKey, SignatureCheck};
+use crate::keys::{KeyId, KeyRegistry, PublicKey, SignatureCheck};
+
+/// Entries parsed and signature-checked together (one Ed25519 batch).
+const SIGNATURE_BATCH: usize = 64;
 use crate::merkle::{Frontier, Hash, NodeId};
 use crate::note::NoteVerifier;
 use crate::store::StoredCheckpoint;
@@ -196,6 +199,10 @@ struct Prepared {
     index: u64,
     leaf: Hash,
     parsed: Result<(Event, Vec<u8>), Error>,
+    /// The signature checked early against the key the registry held at the
+    /// start of the chunk: (that key's id, valid?). `None` when unsigned or
+    /// the key was not yet registered then.
+    early: Option<(KeyId, bool)>,
 }
 
 struct SigCheck {
@@ -247,13 +254,45 @@ impl Auditor {
         checkpoints: &[StoredCheckpoint],
     ) -> ChunkReport {
         let mut report = ChunkReport::default();
-        // Parse, canonicalise and hash on every core.
+        // Parse, canonicalise, hash and check signatures on every core, in
+        // batches. A signature is checked against the key its id names in
+        // the registry as the chunk starts; whether that key may sign that
+        // event at that moment is decided in log order below. (A key id is
+        // derived from its public key, so the same id is the same key.)
+        let snapshot = &self.registry;
         let prepared: Vec<Prepared> = entries
-            .par_iter()
-            .map(|(index, bytes)| Prepared {
-                index: index.0,
-                leaf: crate::merkle::leaf_hash(bytes),
-                parsed: Event::parse_entry(bytes),
+            .par_chunks(SIGNATURE_BATCH)
+            .flat_map_iter(|chunk| {
+                let mut prepared: Vec<Prepared> = chunk
+                    .iter()
+                    .map(|(index, bytes)| Prepared {
+                        index: index.0,
+                        leaf: crate::merkle::leaf_hash(bytes),
+                        parsed: Event::parse_entry(bytes),
+                        early: None,
+                    })
+                    .collect();
+                let mut owners = Vec::new();
+                let mut checks = Vec::new();
+                for (k, p) in prepared.iter().enumerate() {
+                    if let Ok((event, msg)) = &p.parsed
+                        && let Some(sig) = &event.signature
+                        && let Some(rec) = snapshot.get(&sig.key)
+                    {
+                        owners.push((k, sig.key.clone()));
+                        checks.push(SignatureCheck {
+                            key: &rec.public_key,
+                            msg,
+                            sig: &sig.sig.0,
+                        });
+                    }
+                }
+                let verdicts = crate::keys::verify_signatures(&checks);
+                drop(checks);
+                for ((k, key), ok) in owners.into_iter().zip(verdicts) {
+                    prepared[k].early = Some((key, ok));
+                }
+                prepared
             })
             .collect();
         let stored_set: HashMap<Hash, u64> = stored_leaves
@@ -263,6 +302,7 @@ impl Auditor {
             .collect();
 
         let mut sigs = Vec::new();
+        let mut bad_early: Option<u64> = None;
         let mut cps = checkpoints.iter().peekable();
         let mut structural: Option<Problem> = None;
         for (k, p) in prepared.into_iter().enumerate() {
@@ -347,12 +387,18 @@ impl Auditor {
                     .registry
                     .authorize(sig, &event.actor.department, &event.recorded_at)
                 {
-                    Ok(rec) => sigs.push(SigCheck {
-                        index: self.next,
-                        key: rec.public_key.clone(),
-                        msg,
-                        sig: sig.sig.0.clone(),
-                    }),
+                    Ok(rec) => match &p.early {
+                        Some((key, true)) if *key == rec.key => {}
+                        Some((key, false)) if *key == rec.key => {
+                            bad_early.get_or_insert(self.next);
+                        }
+                        _ => sigs.push(SigCheck {
+                            index: self.next,
+                            key: rec.public_key.clone(),
+                            msg,
+                            sig: sig.sig.0.clone(),
+                        }),
+                    },
                     Err(Error::UnknownKey { key }) => {
                         structural = Some(problem(
                             ProblemKind::UnknownKey,
@@ -386,8 +432,12 @@ impl Auditor {
         }
         report.nodes.retain(|(id, _)| id.level > 0);
 
-        // Signatures, on every core; the first failure by position wins.
-        let bad_sig = first_bad_signature(&sigs);
+        // Signatures by keys registered inside this chunk, on every core;
+        // the first failure by position wins.
+        let bad_sig = match (bad_early, first_bad_signature(&sigs)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         report.problem = match (bad_sig, structural) {
             (Some(i), s) if s.as_ref().is_none_or(|s| i < s.index.0) => Some(Problem {
                 kind: ProblemKind::BadSignature,
