@@ -380,6 +380,23 @@ impl SqliteStore {
         .map_err(Error::storage)?
     }
 
+    /// Runs a small read in the calling task, on a pooled connection: for
+    /// the few point reads of a proof, the hop to a blocking thread would
+    /// cost more than the reads. Only for reads of a handful of rows by key.
+    fn read_inline<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
+    ) -> Result<T, Error> {
+        let display = || self.inner.path.display().to_string();
+        let conn = match lock(&self.inner.readers).pop() {
+            Some(c) => c,
+            None => open_reader(&self.inner.path).map_err(|e| map_err(&display(), e))?,
+        };
+        let out = f(&conn).map_err(|e| map_err(&display(), e));
+        lock(&self.inner.readers).push(conn);
+        out
+    }
+
     /// Verifies author signatures of events that carry one, against the
     /// keys known now (key *status* is checked again by the writer, at the
     /// moment of sequencing), batched with concurrent appends.
@@ -463,6 +480,10 @@ fn start_checkpointer(path: &Path, stop: std_mpsc::Receiver<()>) -> Result<JoinH
         })
         .map_err(Error::storage)
 }
+
+/// Node reads few enough to run in the calling task (a proof's lowest
+/// levels, below the ones kept in memory).
+const INLINE_NODE_READS: usize = 8;
 
 /// How much of the database file each reader maps (SQLite `mmap_size`).
 const READER_MMAP_BYTES: i64 = 1 << 34;
@@ -583,10 +604,12 @@ impl Store for SqliteStore {
             .map(|(id, _)| *id)
             .collect();
         if !missing.is_empty() {
-            let mut read = self
-                .read(move |c| read_node_hashes(c, &missing))
-                .await??
-                .into_iter();
+            let read = if missing.len() <= INLINE_NODE_READS {
+                self.read_inline(|c| read_node_hashes(c, &missing))??
+            } else {
+                self.read(move |c| read_node_hashes(c, &missing)).await??
+            };
+            let mut read = read.into_iter();
             for slot in out.iter_mut().filter(|h| h.is_none()) {
                 *slot = read.next();
             }
