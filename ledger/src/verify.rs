@@ -295,12 +295,8 @@ impl Auditor {
                 prepared
             })
             .collect();
-        let stored_set: HashMap<Hash, u64> = stored_leaves
-            .iter()
-            .enumerate()
-            .filter_map(|(k, h)| h.map(|h| (h, self.next + k as u64)))
-            .collect();
 
+        let base = self.next;
         let mut sigs = Vec::new();
         let mut bad_early: Option<u64> = None;
         let mut cps = checkpoints.iter().peekable();
@@ -330,8 +326,13 @@ impl Auditor {
                         p.leaf.to_hex(),
                         stored.to_hex()
                     );
-                    let kind = match stored_set.get(&p.leaf) {
-                        Some(&j) if j != self.next => ProblemKind::ReorderedEvent,
+                    // Is this entry's hash stored elsewhere in the chunk?
+                    let elsewhere = stored_leaves
+                        .iter()
+                        .position(|h| *h == Some(p.leaf))
+                        .map(|k| base + k as u64);
+                    let kind = match elsewhere {
+                        Some(j) if j != self.next => ProblemKind::ReorderedEvent,
                         _ => ProblemKind::AlteredEntry,
                     };
                     structural = Some(problem(kind, detail));
