@@ -1,1 +1,35 @@
-//! placeholder
+//! Read models over the ledger's public-service case streams, and the
+//! schemas of the domain events they read.
+//!
+//! # Layout
+//!
+//! Everything here is pure — no I/O, no clock: callers pass events, the
+//! calendar and "now" in. Reading the log and serving results is the api's job.
+//!
+//! - [`schema`]: the domain event types (`catalog.*`, `case.*`,
+//!   `complaint.*`), their payloads as closed serde types, and
+//!   [`schema::validate`], which names the offending field. It does not
+//!   judge a payload against other events (that is [`rules`]).
+//! - [`examples`]: one valid payload per event type.
+//! - [`catalogue`]: the catalogue of service items folded from the `catalog`
+//!   stream, every version kept, so a case is judged by the item in force
+//!   when it was accepted.
+//! - [`calendar`]: [`calendar::WorkingDayCalendar`], public holidays and
+//!   adjusted working weekends (调休) from an operator-editable TOML file;
+//!   the official State Council calendars it ships are in
+//!   `projections/data/calendar-cn.toml`. It knows days, not hours.
+//! - [`timelimit`]: 限时办结 — deadline in working days from acceptance,
+//!   excluding stopped-clock periods, and the status on a given day.
+//! - [`timeline`]: [`timeline::CaseTimeline`], the fold of one case stream,
+//!   and [`timeline::CaseTimeline::as_of`]. It does not look at the
+//!   catalogue or the calendar.
+//! - [`rules`]: rule checks over a timeline, each a named
+//!   [`rules::Violation`] with the ids of the events that prove it.
+//!
+//! Not here (yet): work logs, fairness, scorecards, complaint timelines,
+//! public status, persistence of read models.
+
+pub mod examples;
+pub mod schema;
+
+pub use schema::{DomainEvent, SchemaError, validate};
