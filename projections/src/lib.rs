@@ -29,7 +29,11 @@
 //! Not here (yet): work logs, fairness, scorecards, complaint timelines,
 //! public status, persistence of read models.
 
+pub mod calendar;
 pub mod examples;
 pub mod schema;
+pub mod timelimit;
 
+pub use calendar::WorkingDayCalendar;
 pub use schema::{DomainEvent, SchemaError, validate};
+pub use timelimit::{TimeLimit, TimeLimitStatus};
