@@ -30,10 +30,19 @@
 //! public status, persistence of read models.
 
 pub mod calendar;
+pub mod catalogue;
 pub mod examples;
+pub mod rules;
 pub mod schema;
 pub mod timelimit;
+pub mod timeline;
+
+#[cfg(test)]
+mod testkit;
 
 pub use calendar::WorkingDayCalendar;
+pub use catalogue::Catalogue;
+pub use rules::{RuleConfig, Violation, ViolationKind};
 pub use schema::{DomainEvent, SchemaError, validate};
 pub use timelimit::{TimeLimit, TimeLimitStatus};
+pub use timeline::CaseTimeline;
