@@ -144,8 +144,9 @@ async fn start_up_contract_flags_env_and_toml() {
             .expect("key")
             .starts_with("serve.example/log+")
     );
-    // 12 demo events and the admin token's registry event.
-    assert_eq!(info["size"], 13);
+    // 13 demo events (a catalogue item, three cases of four) and the admin
+    // token's registry event.
+    assert_eq!(info["size"], 14);
     let (status, page) = get(
         &client,
         format!("{}/v1/streams/case-demo-0002/events", server.base),
@@ -176,7 +177,7 @@ async fn start_up_contract_flags_env_and_toml() {
     assert_eq!(admin_token(&data), token);
     let (status, info) = get(&client, format!("{}/v1/log", server.base), None).await;
     assert_eq!(status, 200);
-    assert_eq!(info["size"], 13);
+    assert_eq!(info["size"], 14);
     let (status, _) = get(
         &client,
         format!("{}/v1/log/entries", server.base),
@@ -343,7 +344,7 @@ async fn sigterm_under_load_loses_no_acknowledged_event() {
 #[test]
 fn bench_reports_http_beside_in_process_rates() {
     let out = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .args(["bench", "--clients", "1,2", "--seconds", "0.3"])
+        .args(["bench", "--clients", "1,2", "--per-client", "20"])
         .env("LEDGER_LOG", "warn")
         .output()
         .expect("run bench");

@@ -2,13 +2,15 @@
 //! same store, in the same run.
 //!
 //! For each client count, `clients` tasks append one signed event per
-//! request to their own case stream for `--seconds`: first straight into a
-//! `SqliteStore` (the in-process ceiling), then through `ledger serve`'s
-//! router on 127.0.0.1 (a department token, JSON, the real `serve`
-//! function). Both use fresh data directories of their own.
+//! request to their own case stream, a fixed number each: first straight
+//! into a `SqliteStore` (the in-process ceiling), then through `ledger
+//! serve`'s router on 127.0.0.1 (a department token, JSON, the real `serve`
+//! function). Both use fresh data directories of their own. Events are
+//! signed, and request bodies written, before the clock starts: the load
+//! generator shares the machine with the server and should not spend it
+//! on what real clients do on their own machines.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -28,9 +30,12 @@ pub struct BenchArgs {
     /// Concurrent clients per run, comma-separated.
     #[arg(long, default_value = "1,16,64,256", value_delimiter = ',')]
     clients: Vec<usize>,
-    /// Seconds per run.
-    #[arg(long, default_value_t = 5.0)]
-    seconds: f64,
+    /// Events each client appends per run.
+    #[arg(long, default_value_t = 200)]
+    per_client: usize,
+    /// Most events in one run (fewer per client when there are many).
+    #[arg(long, default_value_t = 20_000)]
+    max_events: usize,
 }
 
 struct Run {
@@ -110,32 +115,29 @@ impl Signer {
     }
 }
 
-/// Runs `clients` tasks calling `append(client, n)` until `seconds` pass.
-async fn drive<F, Fut>(clients: usize, seconds: f64, append: F) -> anyhow::Result<Run>
+/// Runs one task per entry of `work`, each calling `append` on its items
+/// in order, one at a time; times the whole and each call.
+async fn drive<T, F, Fut>(work: Vec<Vec<T>>, append: F) -> anyhow::Result<Run>
 where
-    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    T: Send + 'static,
+    F: Fn(T) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
 {
     let append = Arc::new(append);
-    let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for c in 0..clients {
-        let (append, stop) = (append.clone(), stop.clone());
+    for items in work {
+        let append = append.clone();
         tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
+            let mut latencies = Vec::with_capacity(items.len());
+            for item in items {
                 let t = Instant::now();
-                append(c, n).await?;
+                append(item).await?;
                 latencies.push(t.elapsed());
-                n += 1;
             }
             anyhow::Ok(latencies)
         }));
     }
-    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
     let mut latencies = Vec::new();
     for t in tasks {
         latencies.extend(t.await??);
@@ -148,17 +150,44 @@ where
     })
 }
 
+/// `per_client` signed events for each client's own case stream.
+fn signed_work(
+    signer: &Signer,
+    clients: usize,
+    per_client: usize,
+) -> anyhow::Result<Vec<Vec<ProposedEvent>>> {
+    (0..clients)
+        .map(|c| {
+            let stream = StreamId::new(&format!("case-bench-{c}"))?;
+            (0..per_client as u64)
+                .map(|n| signer.event(&stream, n))
+                .collect()
+        })
+        .collect()
+}
+
 pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     println!(
-        "appends of one signed event per request, {:.1} s per run",
-        args.seconds
+        "appends of one signed event per request; up to {} events per client, {} per run",
+        args.per_client, args.max_events
     );
     println!(
-        "{:>8} {:>14} {:>12} {:>7} {:>9} {:>9} {:>12}",
-        "clients", "in-process/s", "HTTP/s", "ratio", "HTTP p50", "HTTP p99", "in-proc p99"
+        "{:>8} {:>14} {:>12} {:>7} {:>9} {:>9} {:>12} {:>8} {:>7} {:>9} {:>9}",
+        "clients",
+        "in-process/s",
+        "HTTP/1.1/s",
+        "ratio",
+        "p50",
+        "p99",
+        "in-proc p99",
+        "h2c/s",
+        "ratio",
+        "h2c p50",
+        "h2c p99"
     );
     for &clients in &args.clients {
         let signer = Arc::new(Signer::new()?);
+        let per_client = args.per_client.min(args.max_events / clients.max(1)).max(1);
 
         // In process: the store itself.
         let dir = tempfile::tempdir()?;
@@ -172,14 +201,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
                 events: vec![signer.registration()],
             })
             .await?;
-        let (s, st) = (signer.clone(), shared.clone());
-        let mut local = drive(clients, args.seconds, move |c, n| {
-            let (s, st) = (s.clone(), st.clone());
+        let st = shared.clone();
+        let mut local = drive(signed_work(&signer, clients, per_client)?, move |ev| {
+            let st = st.clone();
             async move {
-                let stream = StreamId::new(&format!("case-bench-{c}"))?;
-                let ev = s.event(&stream, n)?;
                 st.append(AppendRequest {
-                    stream,
+                    stream: ev.stream.clone(),
                     expected: ExpectedVersion::Any,
                     events: vec![ev],
                 })
@@ -226,23 +253,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             .clone()
             .context("a fresh data directory has a new admin token")?;
         let token = setup_department(&client, &base, &admin, &signer).await?;
-        let (s, cl, b, tk) = (signer.clone(), client.clone(), base.clone(), token.clone());
-        let mut http = drive(clients, args.seconds, move |c, n| {
-            let (s, cl, b, tk) = (s.clone(), cl.clone(), b.clone(), tk.clone());
-            async move {
-                let stream = StreamId::new(&format!("case-bench-{c}"))?;
-                let ev = s.event(&stream, n)?;
-                let res = cl
-                    .post(format!("{b}/v1/streams/{stream}/events"))
-                    .bearer_auth(&tk)
-                    .json(&json!({"events": [ev]}))
-                    .send()
-                    .await?;
-                anyhow::ensure!(res.status() == 200, "append answered {}", res.status());
-                Ok(())
-            }
-        })
-        .await?;
+        let mut http = http_run(&client, &base, &token, &signer, clients, per_client).await?;
+        // HTTP/2 without TLS (h2c, prior knowledge): the same requests
+        // multiplexed on one connection, so many answers share a write.
+        let h2 = reqwest::Client::builder().http2_prior_knowledge().build()?;
+        let mut http2 = http_run(&h2, &base, &token, &signer, clients, per_client).await?;
         let _ = stop_tx.send(());
         server.await??;
         server_rt.shutdown_background();
@@ -250,7 +265,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
 
         let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
         println!(
-            "{:>8} {:>14.0} {:>12.0} {:>6.0}% {:>9} {:>9} {:>12}",
+            "{:>8} {:>14.0} {:>12.0} {:>6.0}% {:>9} {:>9} {:>12} {:>8.0} {:>6.0}% {:>9} {:>9}",
             clients,
             local.rate(),
             http.rate(),
@@ -258,9 +273,54 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             ms(http.percentile(0.50)),
             ms(http.percentile(0.99)),
             ms(local.percentile(0.99)),
+            http2.rate(),
+            100.0 * http2.rate() / local.rate().max(1e-9),
+            ms(http2.percentile(0.50)),
+            ms(http2.percentile(0.99)),
         );
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `clients` tasks appending `per_client` pre-signed events each through
+/// `client`, one request per event.
+async fn http_run(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    signer: &Signer,
+    clients: usize,
+    per_client: usize,
+) -> anyhow::Result<Run> {
+    let requests = signed_work(signer, clients, per_client)?
+        .into_iter()
+        .map(|events| {
+            events
+                .into_iter()
+                .map(|ev| {
+                    let url = format!("{base}/v1/streams/{}/events", ev.stream);
+                    let body = serde_json::to_vec(&json!({"events": [ev]}))?;
+                    anyhow::Ok((url, body))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (cl, tk) = (client.clone(), token.to_owned());
+    drive(requests, move |(url, body): (String, Vec<u8>)| {
+        let (cl, tk) = (cl.clone(), tk.clone());
+        async move {
+            let res = cl
+                .post(url)
+                .bearer_auth(&tk)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .send()
+                .await?;
+            anyhow::ensure!(res.status() == 200, "append answered {}", res.status());
+            Ok(())
+        }
+    })
+    .await
 }
 
 /// Registers the bench department and its key, and issues its token.
