@@ -38,7 +38,7 @@ async fn malformed_requests_are_400() {
     svc.post(
         "/v1/streams/bad%20name/events",
         Some(&dept.token),
-        &json!({"events": [dept.event("case-1", "case.accepted", json!({}))]}),
+        &json!({"events": [dept.event("case-1", "case.step", json!({}))]}),
     )
     .await
     .assert_problem(400, "malformed-request");
@@ -80,8 +80,7 @@ async fn malformed_requests_are_400() {
 async fn missing_unknown_and_malformed_tokens_are_401() {
     let svc = TestService::start().await;
     let size = svc.size().await;
-    let body =
-        json!({"events": [unsigned_json("case-1", "case.accepted", "dept-market", json!({}))]});
+    let body = json!({"events": [unsigned_json("case-1", "case.step", "dept-market", json!({}))]});
     svc.post("/v1/streams/case-1/events", None, &body)
         .await
         .assert_problem(401, "unauthorized");
@@ -134,7 +133,7 @@ async fn too_large_and_wrong_media_type() {
     let size = svc.size().await;
     // 413: over the 256 KiB test body limit.
     let big = "x".repeat(300 * 1024);
-    let body = json!({"events": [dept.event("case-big", "case.accepted", json!({"note": big}))]});
+    let body = json!({"events": [dept.event("case-big", "case.step", json!({"note": big}))]});
     svc.post("/v1/streams/case-big/events", Some(&dept.token), &body)
         .await
         .assert_problem(413, "payload-too-large");
@@ -150,8 +149,7 @@ async fn too_large_and_wrong_media_type() {
     .assert_problem(415, "unsupported-media-type");
     // 422: under the body limit, but over one log entry (65,535 bytes).
     let entry_big = "y".repeat(70 * 1024);
-    let body =
-        json!({"events": [dept.event("case-big", "case.accepted", json!({"note": entry_big}))]});
+    let body = json!({"events": [dept.event("case-big", "case.step", json!({"note": entry_big}))]});
     svc.post("/v1/streams/case-big/events", Some(&dept.token), &body)
         .await
         .assert_problem(422, "entry-too-large");
@@ -165,7 +163,7 @@ async fn schema_violations_are_422() {
     let dept = svc.department("dept-market").await;
     let size = svc.size().await;
     let path = "/v1/streams/case-s/events";
-    let good = dept.event("case-s", "case.accepted", json!({}));
+    let good = dept.event("case-s", "case.step", json!({}));
     let mut no_id = good.clone();
     no_id.as_object_mut().expect("object").remove("id");
     let mut bad_type = good.clone();
@@ -207,7 +205,7 @@ async fn signature_and_key_problems_are_422() {
     let path = "/v1/streams/case-k/events";
 
     // Bad signature: content changed after signing.
-    let mut ev = dept.event("case-k", "case.accepted", json!({"a": 1}));
+    let mut ev = dept.event("case-k", "case.step", json!({"a": 1}));
     ev["payload"]["a"] = json!(2);
     svc.post(path, Some(&dept.token), &json!({"events": [ev]}))
         .await
@@ -216,7 +214,7 @@ async fn signature_and_key_problems_are_422() {
     // Unknown key: a key nobody registered.
     let stranger = SigningKey::generate(&mut rand::rng());
     let stranger_id = KeyId::derive(&PublicKey::Ed25519(stranger.verifying_key()));
-    let ev = common::unsigned("case-k", "case.accepted", "dept-market", json!({}))
+    let ev = common::unsigned("case-k", "case.step", "dept-market", json!({}))
         .sign_ed25519(stranger_id, &stranger)
         .expect("sign");
     svc.post(
@@ -228,7 +226,7 @@ async fn signature_and_key_problems_are_422() {
     .assert_problem(422, "unknown-key");
 
     // Another department's key (appended by an admin, who may write any case).
-    let ev = common::unsigned("case-k", "case.accepted", "dept-market", json!({}))
+    let ev = common::unsigned("case-k", "case.step", "dept-market", json!({}))
         .sign_ed25519(tax.key.clone(), &tax.signing)
         .expect("sign");
     svc.post(
@@ -251,7 +249,7 @@ async fn signature_and_key_problems_are_422() {
     assert_eq!(r.status, 200, "{}", r.body);
     let size_after_revoke = svc.size().await;
     assert_eq!(size_after_revoke, size + 1);
-    let ev = dept.event("case-k", "case.accepted", json!({}));
+    let ev = dept.event("case-k", "case.step", json!({}));
     svc.post(path, Some(&dept.token), &json!({"events": [ev]}))
         .await
         .assert_problem(422, "key-not-valid");
@@ -319,7 +317,7 @@ async fn over_the_rate_limit_is_429_per_token() {
         .post(
             "/v1/streams/case-r/events",
             Some(&svc.admin),
-            &json!({"events": [unsigned_json("case-r", "case.accepted", "dept-market", json!({}))]}),
+            &json!({"events": [unsigned_json("case-r", "case.step", "dept-market", json!({}))]}),
         )
         .await;
     r.assert_problem(429, "rate-limited");

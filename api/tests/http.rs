@@ -39,7 +39,11 @@ async fn append_and_read_back_paged_both_ways() {
         assert_eq!(rc["leaf_hash"].as_str().expect("hex").len(), 64);
     }
     // One more, with an exact expected version.
-    let one = dept.event(stream, "case.decided", json!({"decision": "准予"}));
+    let one = dept.event(
+        stream,
+        "case.decided",
+        json!({"decision": "准予", "basis": "《行政许可法》"}),
+    );
     let r = svc
         .post(
             &format!("/v1/streams/{stream}/events"),
@@ -118,14 +122,14 @@ async fn version_conflicts_carry_the_current_version_and_change_nothing() {
     let svc = TestService::start().await;
     let dept = svc.department("dept-market").await;
     let path = "/v1/streams/case-c/events";
-    let first = dept.event("case-c", "case.accepted", json!({}));
+    let first = dept.event("case-c", "case.step", json!({}));
     let r = svc
         .post(path, Some(&dept.token), &json!({"events": [first]}))
         .await;
     assert_eq!(r.status, 200);
     let size = svc.size().await;
     for expected in [json!("no_stream"), json!(3), json!(1)] {
-        let ev = dept.event("case-c", "case.reviewed", json!({}));
+        let ev = dept.event("case-c", "case.step", json!({}));
         let r = svc
             .post(
                 path,
@@ -138,7 +142,7 @@ async fn version_conflicts_carry_the_current_version_and_change_nothing() {
         assert_eq!(svc.size().await, size);
     }
     // stream_exists on a missing stream: current_version null.
-    let ev = dept.event("case-missing", "case.reviewed", json!({}));
+    let ev = dept.event("case-missing", "case.step", json!({}));
     let r = svc
         .post(
             "/v1/streams/case-missing/events",
@@ -209,8 +213,8 @@ async fn retries_are_idempotent_by_event_id() {
 async fn a_batch_with_one_bad_event_writes_nothing() {
     let svc = TestService::start().await;
     let dept = svc.department("dept-market").await;
-    let good = dept.event("case-atomic", "case.accepted", json!({}));
-    let mut bad = dept.event("case-atomic", "case.reviewed", json!({"ok": true}));
+    let good = dept.event("case-atomic", "case.step", json!({}));
+    let mut bad = dept.event("case-atomic", "case.step", json!({"ok": true}));
     bad["payload"]["ok"] = json!(false); // signature no longer matches
     let size = svc.size().await;
     let r = svc
@@ -382,7 +386,7 @@ async fn checkpoint_and_tiles_rebuild_the_tree() {
         .post(
             "/v1/streams/case-tiles/events",
             Some(&dept.token),
-            &json!({"events": [dept.event("case-tiles", "case.accepted", json!({}))]}),
+            &json!({"events": [dept.event("case-tiles", "case.step", json!({}))]}),
         )
         .await;
     assert_eq!(r.status, 200);
@@ -485,7 +489,7 @@ async fn unsigned_department_events_and_foreign_actors_are_refused() {
         .post(
             "/v1/streams/case-u/events",
             Some(&dept.token),
-            &json!({"events": [unsigned_json("case-u", "case.accepted", "dept-market", json!({}))]}),
+            &json!({"events": [unsigned_json("case-u", "case.step", "dept-market", json!({}))]}),
         )
         .await;
     r.assert_problem(422, "schema-violation");
@@ -493,7 +497,7 @@ async fn unsigned_department_events_and_foreign_actors_are_refused() {
         .post(
             "/v1/streams/case-u/events",
             Some(&dept.token),
-            &json!({"events": [unsigned_json("case-u", "case.accepted", "dept-tax", json!({}))]}),
+            &json!({"events": [unsigned_json("case-u", "case.step", "dept-tax", json!({}))]}),
         )
         .await;
     r.assert_problem(403, "forbidden");
@@ -505,7 +509,7 @@ async fn unsigned_department_events_and_foreign_actors_are_refused() {
 async fn metrics_count_appends_by_outcome_and_report_the_log() {
     let svc = TestService::start().await;
     let body = json!({"expected_version": "no_stream",
-        "events": [unsigned_json("case-metrics", "case.accepted", "dept-market", json!({}))]});
+        "events": [unsigned_json("case-metrics", "case.step", "dept-market", json!({}))]});
     assert_eq!(
         svc.post("/v1/streams/case-metrics/events", Some(&svc.admin), &body)
             .await
@@ -513,7 +517,7 @@ async fn metrics_count_appends_by_outcome_and_report_the_log() {
         200
     );
     let again = json!({"expected_version": "no_stream",
-        "events": [unsigned_json("case-metrics", "case.accepted", "dept-market", json!({}))]});
+        "events": [unsigned_json("case-metrics", "case.step", "dept-market", json!({}))]});
     svc.post("/v1/streams/case-metrics/events", Some(&svc.admin), &again)
         .await
         .assert_problem(409, "version-conflict");

@@ -101,6 +101,8 @@ impl World {
             }
             "read assigned case" => svc.get("/v1/streams/case-m1/events", token).await,
             "read other case" => svc.get("/v1/streams/case-m2/events", token).await,
+            "timeline assigned case" => svc.get("/v1/cases/m1/timeline", token).await,
+            "timeline other case" => svc.get("/v1/cases/m2/timeline", token).await,
             "read complaint" => svc.get("/v1/streams/complaint-1/events", token).await,
             "read registry" => svc.get("/v1/streams/registry/events", token).await,
             "event by id" => {
@@ -211,7 +213,7 @@ async fn world() -> World {
             .post(
                 &format!("/v1/streams/{case}/events"),
                 Some(&market.token),
-                &json!({"events": [market.event(case, "case.accepted", json!({}))]}),
+                &json!({"events": [market.event(case, "case.step", json!({}))]}),
             )
             .await;
         assert_eq!(r.status, 200, "{}", r.body);
@@ -221,7 +223,7 @@ async fn world() -> World {
             "/v1/streams/complaint-1/events",
             Some(&svc.admin),
             &json!({"events": [unsigned_json("complaint-1", "complaint.assigned", "complaint-center",
-                json!({"handler": "handler-1", "cases": ["case-m1"]}))]}),
+                json!({"body": "督查室", "handler": "handler-1", "cases": ["case-m1"]}))]}),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -256,6 +258,11 @@ async fn role_by_endpoint_matrix() {
         ("append access", [401, 403, 403, 403, 403, 403, 403]),
         ("read assigned case", [401, 200, 200, 403, 200, 200, 403]),
         ("read other case", [401, 200, 200, 403, 200, 403, 403]),
+        (
+            "timeline assigned case",
+            [401, 200, 200, 403, 200, 200, 403],
+        ),
+        ("timeline other case", [401, 200, 200, 403, 200, 403, 403]),
         ("read complaint", [401, 200, 403, 403, 200, 200, 403]),
         ("read registry", [401, 200, 403, 403, 200, 403, 403]),
         ("event by id", [401, 200, 200, 403, 200, 200, 403]),
@@ -441,7 +448,7 @@ async fn tokens_departments_and_assignments_survive_a_restart() {
         .post(
             "/v1/streams/case-m1/events",
             Some(&market.token),
-            &json!({"events": [market.event("case-m1", "case.reviewed", json!({}))]}),
+            &json!({"events": [market.event("case-m1", "case.step", json!({}))]}),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);

@@ -10,13 +10,14 @@ use serde_json::Value;
 use tower::ServiceExt as _;
 
 /// Every route the service serves, method and OpenAPI path template.
-const ROUTES: [(&str, &str); 23] = [
+const ROUTES: [(&str, &str); 24] = [
     ("post", "/v1/streams/{stream}/events"),
     ("get", "/v1/streams/{stream}/events"),
     ("get", "/v1/streams/{stream}/subscribe"),
     ("get", "/v1/log/entries"),
     ("get", "/v1/log/subscribe"),
     ("get", "/v1/events/{id}"),
+    ("get", "/v1/cases/{id}/timeline"),
     ("get", "/v1/log"),
     ("get", "/v1/proofs/inclusion"),
     ("get", "/v1/proofs/consistency"),

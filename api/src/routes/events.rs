@@ -118,6 +118,34 @@ fn proposed(stream: &StreamId, raw: Vec<Value>) -> Result<Vec<ProposedEvent>, Ap
         .collect()
 }
 
+/// Refuses (422) an event of a known domain type (`catalog.*`, `case.*`,
+/// `complaint.*`) whose payload does not fit its schema or that is in the
+/// wrong kind of stream; the problem names the field. Other types pass.
+fn check_domain_schemas(stream: &StreamId, events: &[ProposedEvent]) -> Result<(), ApiError> {
+    for (i, ev) in events.iter().enumerate() {
+        let event_type = ev.event_type.as_str();
+        if projections::schema::label(event_type).is_none() {
+            continue;
+        }
+        let payload = Value::Object(ev.payload.clone());
+        if let Err(e) =
+            projections::schema::validate_in_stream(stream.as_str(), event_type, &payload)
+        {
+            let mut problem = ApiError::schema(format!("events[{i}]: {e}"));
+            if let Some(path) = e.path() {
+                let field = if path == "." {
+                    format!("events[{i}].payload")
+                } else {
+                    format!("events[{i}].payload.{path}")
+                };
+                problem = problem.with("field", field);
+            }
+            return Err(problem);
+        }
+    }
+    Ok(())
+}
+
 /// Append one event or a batch to a stream.
 #[utoipa::path(
     post, path = "/v1/streams/{stream}/events", tag = "events",
@@ -132,7 +160,7 @@ fn proposed(stream: &StreamId, raw: Vec<Value>) -> Result<Vec<ProposedEvent>, Ap
         (status = 409, description = "Version conflict (with `current_version`), idempotency conflict, partial retry", body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Schema violation, bad signature, unknown or revoked key", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Schema violation (a domain payload that does not fit names the `field`), bad signature, unknown or revoked key", body = Problem, content_type = "application/problem+json"),
         (status = 429, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -169,6 +197,7 @@ async fn append_inner(
     let events = proposed(&stream, body.events)?;
     let expected: ExpectedVersion = body.expected_version.into();
     let plan = policy::authorize_append(state, caller, &stream, &events).await?;
+    check_domain_schemas(&stream, &events)?;
     let assignments = is_complaint_stream(&stream)
         && events
             .iter()
