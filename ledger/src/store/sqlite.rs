@@ -263,6 +263,19 @@ impl SqliteStore {
             upper_pending: Vec::new(),
         };
         writer.reload()?;
+        // What a crash left in the WAL may still be only in the OS cache:
+        // flush it before calling any of it durable.
+        let wal = PathBuf::from(format!("{}-wal", path.display()));
+        if wal.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&wal)
+                .and_then(|f| f.sync_data())
+                .map_err(|e| Error::Storage {
+                    reason: format!("flushing {}: {e}", wal.display()),
+                })?;
+        }
+        writer.size_tx.send_replace(writer.frontier.size());
         let (stop_checkpoints, stopped) = std_mpsc::channel();
         let checkpointer = start_checkpointer(path, stopped)?;
         let (tx, rx) = std_mpsc::channel();
@@ -550,8 +563,17 @@ impl Store for SqliteStore {
 
     async fn stream_version(&self, stream: &StreamId) -> Result<Option<StreamVersion>, Error> {
         let stream = stream.as_str().to_owned();
-        self.read(move |c| Ok(stream_head(c, &stream)?.map(|(v, _)| v)))
-            .await
+        let durable = self.durable();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT version FROM events WHERE stream = ?1 AND idx < ?2 ORDER BY version DESC LIMIT 1",
+            )?
+            .query_row(params![stream, durable], |r| {
+                Ok(StreamVersion(r.get::<_, i64>(0)? as u64))
+            })
+            .optional()
+        })
+        .await
     }
 
     async fn read_entries(&self, from: LogIndex, limit: usize) -> Result<Vec<RawEntry>, Error> {
@@ -1227,7 +1249,8 @@ impl Writer {
                 self.last_checkpoint_size
             )));
         }
-        self.size_tx.send_replace(size);
+        // The durable size is the syncer's to raise (and `open`'s to set):
+        // after a failed group, committed groups may still await their flush.
         Ok(())
     }
 }
