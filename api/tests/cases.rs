@@ -263,3 +263,67 @@ async fn timeline_reads_by_inspectors_are_recorded() {
     assert!(found, "{}", records.body);
     svc.stop().await;
 }
+
+#[tokio::test]
+async fn work_logs_per_department_and_officer_per_day() {
+    let svc = TestService::start().await;
+    let market = svc.department("dept-market").await;
+    let tax = svc.department("dept-tax").await;
+    let r = svc
+        .post(
+            "/v1/streams/case-w1/events",
+            Some(&market.token),
+            &batch(vec![
+                market.event(
+                    "case-w1",
+                    ACCEPTED,
+                    examples::payload(ACCEPTED).expect("ex"),
+                ),
+                market.event("case-w1", NOTE, json!({"text": "核对住所"})),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = svc
+        .post(
+            "/v1/streams/case-w2/events",
+            Some(&tax.token),
+            &batch(vec![tax.event(
+                "case-w2",
+                NOTE,
+                json!({"text": "税务登记"}),
+            )]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let day = projections::calendar::local_date(chrono::Utc::now());
+    let path = format!("/v1/worklogs/dept-market/{day}");
+
+    let log = svc.get(&path, Some(&market.token)).await;
+    assert_eq!(log.status, 200, "{}", log.body);
+    let entries = log.body["entries"].as_array().expect("entries");
+    let labels: Vec<&str> = entries
+        .iter()
+        .map(|e| e["label"].as_str().expect("label"))
+        .collect();
+    assert_eq!(labels, ["受理", "工作记录"]);
+    assert_eq!(entries[0]["stream"], "case-w1");
+    assert_eq!(entries[0]["backfilled"], false);
+
+    let mine = svc
+        .get(&format!("{path}?officer=officer-1"), Some(&svc.admin))
+        .await;
+    assert_eq!(mine.body["entries"].as_array().expect("entries").len(), 2);
+    let nobody = svc
+        .get(&format!("{path}?officer=officer-9"), Some(&svc.admin))
+        .await;
+    assert_eq!(nobody.body["entries"], json!([]));
+
+    svc.get(&path, Some(&tax.token))
+        .await
+        .assert_problem(403, "forbidden");
+    svc.get("/v1/worklogs/dept-market/2026-13-01", Some(&svc.admin))
+        .await
+        .assert_problem(400, "malformed-request");
+    svc.stop().await;
+}

@@ -103,6 +103,7 @@ impl World {
             "read other case" => svc.get("/v1/streams/case-m2/events", token).await,
             "timeline assigned case" => svc.get("/v1/cases/m1/timeline", token).await,
             "timeline other case" => svc.get("/v1/cases/m2/timeline", token).await,
+            "work log" => svc.get("/v1/worklogs/dept-market/2026-03-02", token).await,
             "read complaint" => svc.get("/v1/streams/complaint-1/events", token).await,
             "read registry" => svc.get("/v1/streams/registry/events", token).await,
             "event by id" => {
@@ -263,6 +264,7 @@ async fn role_by_endpoint_matrix() {
             [401, 200, 200, 403, 200, 200, 403],
         ),
         ("timeline other case", [401, 200, 200, 403, 200, 403, 403]),
+        ("work log", [401, 200, 200, 403, 200, 403, 403]),
         ("read complaint", [401, 200, 403, 403, 200, 200, 403]),
         ("read registry", [401, 200, 403, 403, 200, 403, 403]),
         ("event by id", [401, 200, 200, 403, 200, 200, 403]),

@@ -25,8 +25,10 @@
 //!   catalogue or the calendar.
 //! - [`rules`]: rule checks over a timeline, each a named
 //!   [`rules::Violation`] with the ids of the events that prove it.
+//! - [`worklog`]: 工作日志 per department and officer per day, in the order
+//!   of the work, backfilled steps marked. It keeps everything in memory.
 //!
-//! Not here (yet): work logs, fairness, scorecards, complaint timelines,
+//! Not here (yet): fairness, scorecards, complaint timelines,
 //! public status, persistence of read models.
 
 pub mod calendar;
@@ -36,6 +38,7 @@ pub mod rules;
 pub mod schema;
 pub mod timelimit;
 pub mod timeline;
+pub mod worklog;
 
 #[cfg(test)]
 mod testkit;
@@ -46,3 +49,4 @@ pub use rules::{RuleConfig, Violation, ViolationKind};
 pub use schema::{DomainEvent, SchemaError, validate};
 pub use timelimit::{TimeLimit, TimeLimitStatus};
 pub use timeline::CaseTimeline;
+pub use worklog::WorkLogs;

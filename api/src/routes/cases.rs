@@ -1,4 +1,4 @@
-//! Case read models: `/v1/cases/{id}/timeline`.
+//! Case read models: `/v1/cases/{id}/timeline`, `/v1/worklogs/{department}/{day}`.
 //!
 //! The timeline is folded from the case stream on each request (with the
 //! `catalog` stream for the item's rules); read models kept between
@@ -11,14 +11,14 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use ledger::store::{Direction, StoredEvent};
-use ledger::{Event, StreamId, StreamVersion, Timestamp};
+use ledger::{Event, LogIndex, StreamId, StreamVersion, Timestamp};
 use projections::rules::{self, RuleConfig};
-use projections::{CaseTimeline, Catalogue, WorkingDayCalendar};
+use projections::{CaseTimeline, Catalogue, WorkLogs, WorkingDayCalendar};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::policy;
@@ -177,4 +177,115 @@ pub async fn case_timeline(
 /// A read model as JSON for a response.
 fn to_json<T: Serialize>(v: &T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(|e| ApiError::internal(format!("read model to JSON: {e}")))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WorkLogQuery {
+    /// Only this officer's steps (the `actor.officer` of the events).
+    pub officer: Option<String>,
+}
+
+/// A department's (or one officer's) work log for a day.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct WorkLogView {
+    pub department: String,
+    /// `YYYY-MM-DD`, China time: the day the work was done.
+    pub day: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub officer: Option<String>,
+    /// Steps on `case-…` and `complaint-…` streams in the order of the
+    /// work, each `{event_id, log_index, stream, version, event_type,
+    /// label, officer, occurred_at, recorded_at, backfilled}`.
+    #[schema(value_type = Vec<Object>)]
+    pub entries: Vec<Value>,
+}
+
+/// 工作日志: every step a department (or officer) recorded for a day.
+///
+/// Built by scanning the log on each request (no persisted read model yet).
+#[utoipa::path(
+    get, path = "/v1/worklogs/{department}/{day}", tag = "cases",
+    params(
+        ("department" = String, Path, description = "Department id"),
+        ("day" = String, Path, description = "YYYY-MM-DD (China time)"),
+        WorkLogQuery,
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = WorkLogView),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Admin, inspector, or the department itself", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn work_log(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((department, day)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<WorkLogQuery>,
+) -> ApiResult<Json<WorkLogView>> {
+    let date = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+        .map_err(|e| ApiError::malformed(format!("day {day:?}: {e}; expected YYYY-MM-DD")))?;
+    let department_id = ledger::ActorId::new(&department).map_err(ApiError::from_request_part)?;
+    match caller.role() {
+        Role::Admin | Role::Inspector => {}
+        Role::Department if caller.0.department == department_id => {}
+        Role::Department => {
+            return Err(ApiError::forbidden(format!(
+                "a department reads only its own work log, not {department}"
+            )));
+        }
+        other => {
+            return Err(ApiError::forbidden(format!(
+                "role {} may not read work logs",
+                other.as_str()
+            )));
+        }
+    }
+    if caller.role() == Role::Inspector {
+        policy::record_access(
+            &state,
+            &caller,
+            json!({"resource": "worklog", "department": department, "day": day, "officer": q.officer}),
+        )
+        .await?;
+    }
+    let mut logs = WorkLogs::new(RuleConfig::default().backfill_after);
+    // Canonical entries carry the actor verbatim; others are never parsed.
+    let marker = format!("\"department\":{}", Value::String(department.clone()));
+    let mut next = 0u64;
+    loop {
+        let page = state.store().read_entries(LogIndex(next), PAGE).await?;
+        let Some(last) = page.last() else { break };
+        next = last.index.0 + 1;
+        let full = page.len() == PAGE;
+        for raw in page {
+            if !contains(&raw.entry, marker.as_bytes()) {
+                continue;
+            }
+            let index = raw.index.0;
+            let stored = StoredEvent::from_raw(raw)?;
+            if stored.event.actor.department == department_id {
+                logs.apply(&stored.event, index);
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    let entries: Vec<&projections::worklog::WorkLogEntry> = match &q.officer {
+        Some(officer) => logs.officer_day(&department, officer, date),
+        None => logs.department_day(&department, date).iter().collect(),
+    };
+    Ok(Json(WorkLogView {
+        department,
+        day: date.to_string(),
+        officer: q.officer,
+        entries: entries.into_iter().map(to_json).collect::<Result<_, _>>()?,
+    }))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }

@@ -39,7 +39,7 @@ complaint_handler, witness. The transparency endpoints, proofs and operations ne
     modifiers(&BearerAuth),
     tags(
         (name = "events", description = "Append and read"),
-        (name = "cases", description = "Case read models: timelines, time limits, rule checks"),
+        (name = "cases", description = "Case read models: timelines, time limits, rule checks, work logs"),
         (name = "subscriptions", description = "Server-Sent Events"),
         (name = "proofs", description = "RFC 9162 proofs (public)"),
         (name = "transparency", description = "C2SP tlog-tiles and the log's identity (public)"),
@@ -69,6 +69,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(events::read_log))
         .routes(routes!(events::event_by_id))
         .routes(routes!(cases::case_timeline))
+        .routes(routes!(cases::work_log))
         .routes(routes!(subscribe::subscribe_log))
         .routes(routes!(subscribe::subscribe_stream))
         .routes(routes!(transparency::log_info))
