@@ -278,7 +278,6 @@ pub struct PreparedEvent {
     signature: Vec<u8>,
     /// `,"stream":…,"type":…`.
     stream_type: Vec<u8>,
-    digest: [u8; 32],
 }
 
 impl PreparedEvent {
@@ -316,20 +315,11 @@ impl PreparedEvent {
         write_string(&mut stream_type, event.stream.as_str());
         stream_type.extend_from_slice(b",\"type\":");
         write_string(&mut stream_type, event.event_type.as_str());
-        // The content digest is SHA-256 of JCS(ProposedEvent): the author's
-        // fields and the signature, without `v`.
-        let mut h = Sha256::new();
-        h.update(&common);
-        h.update(&signature);
-        h.update(&stream_type);
-        h.update(b"}");
-        let digest = h.finalize().into();
         Ok(PreparedEvent {
             event,
             common,
             signature,
             stream_type,
-            digest,
         })
     }
 
@@ -345,9 +335,16 @@ impl PreparedEvent {
         out
     }
 
-    /// See [`ProposedEvent::content_digest`].
+    /// See [`ProposedEvent::content_digest`]: SHA-256 of JCS(ProposedEvent),
+    /// the author's fields and the signature, without `v`. Computed when
+    /// asked (only a retried or conflicting id needs it).
     pub fn content_digest(&self) -> [u8; 32] {
-        self.digest
+        let mut h = Sha256::new();
+        h.update(&self.common);
+        h.update(&self.signature);
+        h.update(&self.stream_type);
+        h.update(b"}");
+        h.finalize().into()
     }
 
     /// The log entry of this event sealed at `version`, `recorded_at`, `prev`:
