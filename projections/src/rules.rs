@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::calendar::{WorkingDayCalendar, local_date};
 use crate::schema::ServiceItem;
 use crate::timelimit::{self, TimeLimit, TimeLimitPolicy, TimeLimitStatus};
-use crate::timeline::CaseTimeline;
+use crate::timeline::{CaseStatus, CaseTimeline};
 
 /// Thresholds of the checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,7 +96,8 @@ impl Violation {
     }
 }
 
-/// The time limit of an accepted case, judged at `now`.
+/// The time limit of an accepted case, judged at `now`; none for a case
+/// withdrawn by the applicant (its clock ended without a result).
 pub fn time_limit(
     timeline: &CaseTimeline,
     item: &ServiceItem,
@@ -104,6 +105,12 @@ pub fn time_limit(
     policy: TimeLimitPolicy,
     now: DateTime<Utc>,
 ) -> Option<TimeLimit> {
+    if matches!(
+        timeline.status,
+        CaseStatus::Withdrawn | CaseStatus::NotAccepted
+    ) {
+        return None;
+    }
     let accepted = timeline.accepted.as_ref()?;
     Some(timelimit::evaluate(
         calendar,

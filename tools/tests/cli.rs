@@ -28,7 +28,8 @@ fn init_demo_verify_then_tamper() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("log size:       12"), "{text}");
+    // The demo: one catalogue item and three cases of four events.
+    assert!(text.contains("log size:       13"), "{text}");
     assert!(text.contains("verifier key:   cli.example/log+"), "{text}");
     // The key file is private.
     use std::os::unix::fs::PermissionsExt;
@@ -45,11 +46,11 @@ fn init_demo_verify_then_tamper() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("✓ 12 entries"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("✓ 13 entries"));
 
     // Re-running init with --demo appends nothing new (idempotent demo).
     let out = ledger(&["init", "--data", data, "--demo"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("log size:       12"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("log size:       13"));
     // Asking for another origin is refused.
     let out = ledger(&["init", "--data", data, "--origin", "other.example/log"]);
     assert_eq!(out.status.code(), Some(2));

@@ -212,6 +212,23 @@ fn overdue_and_completed_late() {
     assert_eq!(v[0].events, [late.events[0].id, late.events[2].id]);
     assert!(!vs.iter().any(|v| v.kind == ViolationKind::Overdue));
 
+    // Near miss: withdrawn by the applicant before the deadline passed.
+    let mut withdrawn = case();
+    withdrawn.push(WITHDRAWN, json!({}), "2026-03-04 10:00");
+    assert_eq!(kinds(&withdrawn, "2026-03-20 10:00"), []);
+    let tl = CaseTimeline::fold(&withdrawn.stream, &withdrawn.events);
+    let cal = WorkingDayCalendar::official();
+    assert!(
+        time_limit(
+            &tl,
+            &item(),
+            &cal,
+            TimeLimitPolicy::default(),
+            t("2026-03-20 10:00")
+        )
+        .is_none()
+    );
+
     let mut on_time = case();
     complete(&mut on_time, "2026-03-05 16:00");
     assert_eq!(kinds(&on_time, "2026-03-20 10:00"), []);
