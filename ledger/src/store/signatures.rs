@@ -23,8 +23,8 @@ use crate::keys::{PublicKey, SignatureCheck};
 /// Most signatures verified as one batch.
 pub const BATCH: usize = 64;
 
-/// How long a thread holding some checks waits for the next before it
-/// starts verifying (far below an fsync, which every append waits for).
+/// How long a thread holding some checks waits for more before it starts
+/// verifying (far below an fsync, which every append waits for).
 const GATHER: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// One signature an append needs checked.
@@ -112,10 +112,13 @@ fn work(rx: &Mutex<std_mpsc::Receiver<Job>>) {
             let mut count = first.items.len();
             let mut jobs = vec![first];
             // Appends arrive one at a time from the tasks preparing them; a
-            // short wait for the next lets a batch fill under load. Under
-            // light load nothing comes and the wait ends after one GATHER.
+            // short wait lets a batch fill under load. The wait is bounded
+            // in all: under light load nothing comes and it ends after one
+            // GATHER; under a trickle it ends at the same deadline.
+            let deadline = std::time::Instant::now() + GATHER;
             while count < BATCH {
-                match rx.recv_timeout(GATHER) {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                match rx.recv_timeout(left) {
                     Ok(job) => {
                         count += job.items.len();
                         jobs.push(job);
