@@ -232,7 +232,7 @@ impl SqliteStore {
         let syncer_thread = Syncer {
             stats: stats.clone(),
             unsynced: unsynced.clone(),
-            wal: PathBuf::from(format!("{}-wal", path.display())),
+            wal: wal_path(path),
             file: None,
             size_tx: size_tx.clone(),
             failure: sync_failure.clone(),
@@ -265,11 +265,9 @@ impl SqliteStore {
         writer.reload()?;
         // What a crash left in the WAL may still be only in the OS cache:
         // flush it before calling any of it durable.
-        let wal = PathBuf::from(format!("{}-wal", path.display()));
+        let wal = wal_path(path);
         if wal.exists() {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&wal)
+            open_wal(&wal)
                 .and_then(|f| f.sync_data())
                 .map_err(|e| Error::Storage {
                     reason: format!("flushing {}: {e}", wal.display()),
@@ -379,18 +377,9 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let display = inner.path.display().to_string();
-            let conn = match lock(&inner.readers).pop() {
-                Some(c) => c,
-                None => open_reader(&inner.path).map_err(|e| map_err(&display, e))?,
-            };
-            let out = f(&conn).map_err(|e| map_err(&display, e));
-            lock(&inner.readers).push(conn);
-            out
-        })
-        .await
-        .map_err(Error::storage)?
+        tokio::task::spawn_blocking(move || inner.with_reader(f))
+            .await
+            .map_err(Error::storage)?
     }
 
     /// Runs a small read in the calling task, on a pooled connection: for
@@ -400,14 +389,7 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
     ) -> Result<T, Error> {
-        let display = || self.inner.path.display().to_string();
-        let conn = match lock(&self.inner.readers).pop() {
-            Some(c) => c,
-            None => open_reader(&self.inner.path).map_err(|e| map_err(&display(), e))?,
-        };
-        let out = f(&conn).map_err(|e| map_err(&display(), e));
-        lock(&self.inner.readers).push(conn);
-        out
+        self.inner.with_reader(f)
     }
 
     /// Verifies author signatures of events that carry one, against the
@@ -449,6 +431,21 @@ impl SqliteStore {
 }
 
 impl Inner {
+    /// Runs `f` on a pooled reader connection (opening one if none is free).
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
+    ) -> Result<T, Error> {
+        let display = || self.path.display().to_string();
+        let conn = match lock(&self.readers).pop() {
+            Some(c) => c,
+            None => open_reader(&self.path).map_err(|e| map_err(&display(), e))?,
+        };
+        let out = f(&conn).map_err(|e| map_err(&display(), e));
+        lock(&self.readers).push(conn);
+        out
+    }
+
     /// Stops the writer (after its queue), then the checkpointer.
     fn stop(&self) {
         lock(&self.jobs).take();
@@ -810,18 +807,7 @@ impl Writer {
     fn commit_group(&mut self, jobs: Vec<Job>) {
         if let Some(reason) = lock(&self.sync_failure).clone() {
             for job in jobs {
-                match job {
-                    Job::Append { reply, .. } => {
-                        let _ = reply.send(Err(Error::Storage {
-                            reason: reason.clone(),
-                        }));
-                    }
-                    Job::Checkpoint { reply } => {
-                        let _ = reply.send(Err(Error::Storage {
-                            reason: reason.clone(),
-                        }));
-                    }
-                }
+                job.fail(&reason);
             }
             return;
         }
@@ -872,26 +858,15 @@ impl Writer {
         if let Some(err) = failure {
             let _ = self.conn.execute_batch("ROLLBACK");
             let reason = err.to_string();
-            for (reply, _) in answers {
-                let _ = reply.send(Err(Error::Storage {
-                    reason: reason.clone(),
-                }));
-            }
             for job in jobs {
-                match job {
-                    Job::Append { reply, .. } => {
-                        let _ = reply.send(Err(Error::Storage {
-                            reason: reason.clone(),
-                        }));
-                    }
-                    Job::Checkpoint { reply } => checkpoint_replies.push(reply),
-                }
+                job.fail(&reason);
             }
-            for reply in checkpoint_replies {
-                let _ = reply.send(Err(Error::Storage {
-                    reason: reason.clone(),
-                }));
+            Committed {
+                size: 0,
+                answers,
+                checkpoint_replies,
             }
+            .fail(reason);
             // The in-memory tree edge and registry may be ahead of disk.
             if let Err(e) = self.reload() {
                 eprintln!("ledger: reloading after a failed commit: {e}");
@@ -1398,11 +1373,34 @@ impl Syncer {
     fn flush(&mut self) -> std::io::Result<()> {
         let file = match &mut self.file {
             Some(f) => f,
-            None => self
-                .file
-                .insert(std::fs::OpenOptions::new().write(true).open(&self.wal)?),
+            None => self.file.insert(open_wal(&self.wal)?),
         };
         file.sync_data()
+    }
+}
+
+/// SQLite's write-ahead log beside the database at `db`.
+fn wal_path(db: &Path) -> PathBuf {
+    PathBuf::from(format!("{}-wal", db.display()))
+}
+
+/// The WAL opened for `fdatasync` (never written through this handle).
+fn open_wal(wal: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new().write(true).open(wal)
+}
+
+impl Job {
+    /// Answers the job with a storage failure; nothing of it was written.
+    fn fail(self, reason: &str) {
+        let reason = reason.to_owned();
+        match self {
+            Job::Append { reply, .. } => {
+                let _ = reply.send(Err(Error::Storage { reason }));
+            }
+            Job::Checkpoint { reply } => {
+                let _ = reply.send(Err(Error::Storage { reason }));
+            }
+        }
     }
 }
 
