@@ -34,6 +34,7 @@
 pub mod calendar;
 pub mod catalogue;
 pub mod examples;
+pub mod readstore;
 pub mod rules;
 pub mod schema;
 pub mod timelimit;

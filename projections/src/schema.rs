@@ -27,6 +27,9 @@ use serde_json::Value;
 // ---------------------------------------------------------------------------
 // Event type names
 
+/// The stream of the service catalogue.
+pub const CATALOG_STREAM: &str = "catalog";
+
 pub const ITEM_PUBLISHED: &str = "catalog.item_published";
 pub const ITEM_REVISED: &str = "catalog.item_revised";
 pub const ITEM_WITHDRAWN: &str = "catalog.item_withdrawn";
