@@ -11,6 +11,8 @@
 //! - [`checkpoint`]: C2SP tlog-checkpoint.
 //! - [`cosignature`]: C2SP tlog-cosignature.
 //! - [`ids`], [`time`]: identifier and timestamp newtypes.
+//! - [`clock`]: the server time the store stamps (system, or set by the
+//!   demo loader).
 //! - [`jcs`]: RFC 8785 canonical JSON, written straight from values.
 //! - [`event`]: the event model and its RFC 8785 canonical bytes (SPEC.md).
 //! - [`keys`]: department keys and their history from the `registry` stream.
@@ -25,6 +27,7 @@
 
 pub mod audit;
 pub mod checkpoint;
+pub mod clock;
 pub mod cosignature;
 pub mod datadir;
 pub mod error;
@@ -39,6 +42,7 @@ pub mod tiles;
 pub mod time;
 pub mod verify;
 
+pub use clock::{Clock, ManualClock};
 pub use error::Error;
 pub use event::{Actor, Event, LeafHash, ProposedEvent};
 pub use ids::{ActorId, EventId, EventType, LogIndex, StreamId, StreamVersion};

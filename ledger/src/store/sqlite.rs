@@ -35,6 +35,7 @@ use tokio::sync::{oneshot, watch};
 use super::signatures::{PendingSignature, SignatureBatcher};
 use super::{AppendRequest, Direction, RawEntry, Receipt, Store, StoredCheckpoint, StoredEvent};
 use crate::checkpoint::Checkpoint;
+use crate::clock::Clock;
 use crate::error::Error;
 use crate::event::{Event, LeafHash, PreparedEvent};
 use crate::ids::{EventId, LogIndex, StreamId, StreamVersion};
@@ -55,6 +56,9 @@ pub struct SqliteConfig {
     /// Longest the writer waits for appends still being prepared before it
     /// commits the group it has.
     pub gather: Duration,
+    /// The server time stamped as `recorded_at` (the system clock; a
+    /// manual clock only for the demo loader).
+    pub clock: Clock,
 }
 
 impl Default for SqliteConfig {
@@ -63,6 +67,7 @@ impl Default for SqliteConfig {
             checkpoint_interval: Duration::from_secs(1),
             max_group_events: 4_096,
             gather: Duration::from_millis(1),
+            clock: Clock::system(),
         }
     }
 }
@@ -927,7 +932,7 @@ impl Writer {
         }
 
         // Server time never runs backwards along the log.
-        let now = Timestamp::now();
+        let now = self.config.clock.now();
         let recorded_at = match &self.last_recorded {
             Some(last) if last > &now => last.clone(),
             _ => now,
