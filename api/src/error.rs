@@ -241,6 +241,11 @@ impl ApiError {
         Self::new(ProblemKind::Internal, detail)
     }
 
+    /// 503: try again shortly (e.g. the read models are catching up).
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(ProblemKind::Unavailable, detail)
+    }
+
     /// A ledger error met while parsing a path or query: the request itself
     /// is malformed (400), not its body's content (422).
     pub fn from_request_part(e: ledger::Error) -> Self {

@@ -13,6 +13,8 @@
 //! - [`auth`]: bearer tokens (kept as hashes), roles, the registry
 //!   directory, the per-token rate limit.
 //! - [`policy`]: who may append to and read which stream; access records.
+//! - [`projector`]: keeps the persisted read models
+//!   (`DIR/projections.sqlite`) following the log; rebuilds them.
 //! - [`error`]: [`error::ApiError`], RFC 9457 problems with stable types.
 //! - [`extract`]: JSON/path/query extractors that reject with problems.
 //! - [`wire`]: JSON shapes shared by several endpoints.
@@ -27,6 +29,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod policy;
+pub mod projector;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -55,6 +55,8 @@ pub enum ServeError {
     AdminToken { path: PathBuf, reason: String },
     #[error("recording the admin token: {detail}")]
     Bootstrap { detail: String },
+    #[error("read models: {detail}")]
+    ReadModels { detail: String },
 }
 
 /// An opened service: its state, its store, and the admin token if this
@@ -112,6 +114,18 @@ impl Service {
                     detail: e.to_string(),
                 })?;
         }
+        let read_store = config.data.join(crate::projector::READ_STORE_FILE);
+        let projector = crate::projector::Projector::start(
+            Arc::clone(state.store()),
+            &read_store,
+            projections::RuleConfig::default().backfill_after,
+            state.shutdown_watch(),
+        )
+        .await
+        .map_err(|e| ServeError::ReadModels {
+            detail: e.to_string(),
+        })?;
+        state.attach_projector(projector);
         store.checkpoint_now().await?;
         Ok(Service {
             state,

@@ -2,7 +2,7 @@
 //! registry directory, settings, the rate limiter and the shutdown signal.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use ledger::store::{Direction, StoredEvent};
@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::auth::{ADMIN_DEPARTMENT, Directory, RateLimiter};
 use crate::error::ApiError;
+use crate::projector::Projector;
 use crate::witness::Cosignatures;
 
 /// Tunables of the service.
@@ -62,6 +63,8 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     cosignatures: Cosignatures,
+    /// The persisted read models, once started ([`AppState::attach_projector`]).
+    projector: OnceLock<Arc<Projector>>,
 }
 
 impl AppState {
@@ -100,7 +103,30 @@ impl AppState {
             shutdown: watch::channel(false).0,
             metrics: crate::metrics::handle(),
             cosignatures,
+            projector: OnceLock::new(),
         })))
+    }
+
+    /// Gives the handlers the read models; once (later calls are ignored).
+    pub fn attach_projector(&self, projector: Arc<Projector>) {
+        let _ = self.0.projector.set(projector);
+    }
+
+    /// The read models, caught up with every append acknowledged before
+    /// this call (waiting at most a few seconds).
+    pub async fn read_models(&self) -> Result<&Projector, ApiError> {
+        let projector = self
+            .0
+            .projector
+            .get()
+            .ok_or_else(|| ApiError::unavailable("the read models are not running"))?;
+        projector.caught_up(Duration::from_secs(5)).await?;
+        Ok(projector)
+    }
+
+    /// The shutdown flag, for tasks that must stop with the service.
+    pub fn shutdown_watch(&self) -> watch::Receiver<bool> {
+        self.0.shutdown.subscribe()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tower::ServiceExt as _;
 
 /// Every route the service serves, method and OpenAPI path template.
-const ROUTES: [(&str, &str); 25] = [
+const ROUTES: [(&str, &str); 26] = [
     ("post", "/v1/streams/{stream}/events"),
     ("get", "/v1/streams/{stream}/events"),
     ("get", "/v1/streams/{stream}/subscribe"),
@@ -19,6 +19,7 @@ const ROUTES: [(&str, &str); 25] = [
     ("get", "/v1/events/{id}"),
     ("get", "/v1/cases/{id}/timeline"),
     ("get", "/v1/worklogs/{department}/{day}"),
+    ("get", "/v1/cases"),
     ("get", "/v1/log"),
     ("get", "/v1/proofs/inclusion"),
     ("get", "/v1/proofs/consistency"),

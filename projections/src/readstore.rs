@@ -65,6 +65,9 @@ pub enum ReadStoreError {
         stored: String,
         log: String,
     },
+    /// The log could not be read.
+    #[error("reading the log: {reason}")]
+    Log { reason: String },
     /// The caller could not supply a case's earlier events.
     #[error("earlier events of {stream}: {reason}")]
     CaseSource { stream: String, reason: String },

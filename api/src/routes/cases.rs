@@ -1,8 +1,8 @@
 //! Case read models: `/v1/cases/{id}/timeline`, `/v1/worklogs/{department}/{day}`.
 //!
-//! The timeline is folded from the case stream on each request (with the
-//! `catalog` stream for the item's rules); read models kept between
-//! requests are for later. The working-day calendar is the official one
+//! The timeline is folded from the case stream on each request (one
+//! indexed read; the catalogue comes from the persisted read models); work
+//! logs and the case search read the persisted read models. The working-day calendar is the official one
 //! shipped with `projections`, or the file named by `LEDGER_CALENDAR`.
 
 use std::sync::OnceLock;
@@ -11,9 +11,10 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use ledger::store::{Direction, StoredEvent};
-use ledger::{Event, LogIndex, StreamId, StreamVersion, Timestamp};
+use ledger::{Event, StreamId, StreamVersion, Timestamp};
+use projections::readstore::{CaseFilter, is_case_status};
 use projections::rules::{self, RuleConfig};
-use projections::{CaseTimeline, Catalogue, WorkLogs, WorkingDayCalendar};
+use projections::{CaseTimeline, WorkingDayCalendar};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -153,8 +154,9 @@ pub async fn case_timeline(
         )));
     }
     let timeline = CaseTimeline::fold(stream.as_str(), &events);
-    let catalog = StreamId::new(CATALOG_STREAM).map_err(|e| ApiError::internal(e.to_string()))?;
-    let catalogue = Catalogue::fold(&read_events(&state, &catalog, as_of).await?);
+    // Item versions never change once published: the catalogue now answers
+    // for any `as_of`.
+    let catalogue = state.read_models().await?.read().catalogue();
     let item = timeline
         .accepted
         .as_ref()
@@ -203,7 +205,8 @@ pub struct WorkLogView {
 
 /// 工作日志: every step a department (or officer) recorded for a day.
 ///
-/// Built by scanning the log on each request (no persisted read model yet).
+/// Read from the persisted work logs, which include every step
+/// acknowledged before the request.
 #[utoipa::path(
     get, path = "/v1/worklogs/{department}/{day}", tag = "cases",
     params(
@@ -251,41 +254,153 @@ pub async fn work_log(
         )
         .await?;
     }
-    let mut logs = WorkLogs::new(RuleConfig::default().backfill_after);
-    // Canonical entries carry the actor verbatim; others are never parsed.
-    let marker = format!("\"department\":{}", Value::String(department.clone()));
-    let mut next = 0u64;
-    loop {
-        let page = state.store().read_entries(LogIndex(next), PAGE).await?;
-        let Some(last) = page.last() else { break };
-        next = last.index.0 + 1;
-        let full = page.len() == PAGE;
-        for raw in page {
-            if !contains(&raw.entry, marker.as_bytes()) {
-                continue;
-            }
-            let index = raw.index.0;
-            let stored = StoredEvent::from_raw(raw)?;
-            if stored.event.actor.department == department_id {
-                logs.apply(&stored.event, index);
-            }
-        }
-        if !full {
-            break;
-        }
-    }
-    let entries: Vec<&projections::worklog::WorkLogEntry> = match &q.officer {
-        Some(officer) => logs.officer_day(&department, officer, date),
-        None => logs.department_day(&department, date).iter().collect(),
+    let models = state.read_models().await?;
+    let entries = {
+        let department = department.clone();
+        let officer = q.officer.clone();
+        let read = models.read_store();
+        tokio::task::spawn_blocking(move || read.work_log(&department, date, officer.as_deref()))
+            .await
+            .map_err(|e| ApiError::internal(format!("work log: {e}")))?
+            .map_err(|e| ApiError::internal(e.to_string()))?
     };
     Ok(Json(WorkLogView {
         department,
         day: date.to_string(),
         officer: q.officer,
-        entries: entries.into_iter().map(to_json).collect::<Result<_, _>>()?,
+        entries: entries.iter().map(to_json).collect::<Result<_, _>>()?,
     }))
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CaseSearch {
+    /// Case stream (`case-…`), or a prefix ending in `*`.
+    pub case: Option<String>,
+    /// Handling department (the one that accepted the case).
+    pub department: Option<String>,
+    /// Catalogue item id.
+    pub item: Option<String>,
+    /// Status: `new`, `notified`, `accepted`, `awaiting_correction`,
+    /// `paused`, `decided`, `completed`, `delivered`, `not_accepted`,
+    /// `withdrawn`.
+    pub status: Option<String>,
+    /// Accepted on or after this day (`YYYY-MM-DD`, China time).
+    pub accepted_from: Option<String>,
+    /// Accepted before this day (`YYYY-MM-DD`, China time).
+    pub accepted_before: Option<String>,
+    /// Rows to skip (default 0).
+    pub offset: Option<usize>,
+    /// Rows to return (default 50, at most 500).
+    pub limit: Option<usize>,
+}
+
+/// A page of cases.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct CasePage {
+    /// Cases matching the search in all.
+    pub total: u64,
+    pub offset: usize,
+    pub limit: usize,
+    /// `{stream, status, status_label, department, item_id, item_version,
+    /// channel, accepted_at, completed_at, last_recorded_at, steps}`, most
+    /// recently accepted first.
+    #[schema(value_type = Vec<Object>)]
+    pub cases: Vec<Value>,
+}
+
+/// Largest page of the case search.
+const MAX_CASE_PAGE: usize = 500;
+
+/// Searches cases by number, department, item, status and acceptance day.
+///
+/// Departments see only the cases they accepted; inspectors' searches are
+/// recorded like their reads.
+#[utoipa::path(
+    get, path = "/v1/cases", tag = "cases",
+    params(CaseSearch),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = CasePage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Admin, inspector or department", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn search_cases(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<CaseSearch>,
+) -> ApiResult<Json<CasePage>> {
+    let day = |name: &str, v: &Option<String>| -> Result<Option<chrono::NaiveDate>, ApiError> {
+        v.as_deref()
+            .map(|text| {
+                chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| {
+                    ApiError::malformed(format!("{name} {text:?}: {e}; expected YYYY-MM-DD"))
+                })
+            })
+            .transpose()
+    };
+    let mut filter = CaseFilter {
+        stream: q.case.clone(),
+        department: q.department.clone(),
+        item_id: q.item.clone(),
+        status: q.status.clone(),
+        accepted_from: day("accepted_from", &q.accepted_from)?,
+        accepted_before: day("accepted_before", &q.accepted_before)?,
+    };
+    if let Some(status) = &filter.status
+        && !is_case_status(status)
+    {
+        return Err(ApiError::malformed(format!(
+            "status {status:?} is not a case status"
+        )));
+    }
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_CASE_PAGE {
+        return Err(ApiError::malformed(format!(
+            "limit {limit}: must be 1 to {MAX_CASE_PAGE}"
+        )));
+    }
+    let offset = q.offset.unwrap_or(0);
+    match caller.role() {
+        Role::Admin => {}
+        Role::Inspector => {
+            policy::record_access(
+                &state,
+                &caller,
+                json!({"resource": "case_search", "case": q.case, "department": q.department,
+                       "item": q.item, "status": q.status}),
+            )
+            .await?;
+        }
+        Role::Department => {
+            let own = caller.0.department.to_string();
+            if filter.department.as_ref().is_some_and(|d| *d != own) {
+                return Err(ApiError::forbidden(format!(
+                    "a department searches only its own cases, not {}'s",
+                    filter.department.as_deref().unwrap_or_default()
+                )));
+            }
+            filter.department = Some(own);
+        }
+        other => {
+            return Err(ApiError::forbidden(format!(
+                "role {} may not search cases",
+                other.as_str()
+            )));
+        }
+    }
+    let read = state.read_models().await?.read_store();
+    let (rows, total) = tokio::task::spawn_blocking(move || read.cases(&filter, offset, limit))
+        .await
+        .map_err(|e| ApiError::internal(format!("case search: {e}")))?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(CasePage {
+        total,
+        offset,
+        limit,
+        cases: rows.iter().map(to_json).collect::<Result<_, _>>()?,
+    }))
 }

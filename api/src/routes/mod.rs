@@ -70,6 +70,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(events::event_by_id))
         .routes(routes!(cases::case_timeline))
         .routes(routes!(cases::work_log))
+        .routes(routes!(cases::search_cases))
         .routes(routes!(subscribe::subscribe_log))
         .routes(routes!(subscribe::subscribe_stream))
         .routes(routes!(transparency::log_info))

@@ -65,6 +65,34 @@ impl TestService {
         Self::open_in(_dir, settings, false, Some(admin)).await
     }
 
+    /// The service's data directory.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("data")
+    }
+
+    /// Stops the service and closes its store, keeping the data directory
+    /// for [`Stopped::start_again`] (files may be changed in between).
+    pub async fn stop_keeping_data(mut self) -> Stopped {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            h.await.expect("join").expect("served");
+        }
+        self.sqlite.close();
+        let TestService {
+            admin,
+            settings,
+            _dir,
+            ..
+        } = self;
+        Stopped {
+            dir: _dir,
+            admin,
+            settings,
+        }
+    }
+
     async fn open_in(
         dir: tempfile::TempDir,
         settings: Settings,
@@ -187,6 +215,19 @@ impl TestService {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body["token"].as_str().expect("token").to_owned()
+    }
+}
+
+/// A stopped service's data directory.
+pub struct Stopped {
+    pub dir: tempfile::TempDir,
+    admin: String,
+    settings: Settings,
+}
+
+impl Stopped {
+    pub async fn start_again(self) -> TestService {
+        TestService::open_in(self.dir, self.settings, false, Some(self.admin)).await
     }
 }
 

@@ -1,0 +1,304 @@
+//! The projector: keeps the persisted read models
+//! ([`projections::readstore::ReadStore`], `DIR/projections.sqlite`)
+//! following the log.
+//!
+//! At start it checks that the read store belongs to this log (the leaf at
+//! its saved position must be the log's) and empties it otherwise; then it
+//! catches up from the saved position and follows new entries as they
+//! become durable. Reading and folding overlap: one task reads the next
+//! page of the log while a blocking thread folds the previous one in. A
+//! case whose timeline is not in the read store's memory is folded again
+//! from its stream, read from the ledger.
+//!
+//! Queries that must see every append acknowledged before them call
+//! [`Projector::caught_up`] first (read-your-writes). The same pipeline
+//! rebuilds a read store from scratch ([`rebuild`], `ledger projections
+//! rebuild`).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Duration as ChronoDuration;
+use ledger::store::{Direction, StoredEvent};
+use ledger::{Event, LogIndex, Store, StreamId, StreamVersion};
+use projections::readstore::{CaseSource, ReadStore, ReadStoreError};
+use tokio::sync::{mpsc, watch};
+
+use crate::error::ApiError;
+
+/// Log entries read per page.
+const PAGE: usize = 2_048;
+
+/// The read store file in a data directory.
+pub const READ_STORE_FILE: &str = "projections.sqlite";
+
+/// A running projector. Dropping it does not stop the task; the shutdown
+/// signal given to [`Projector::start`] does.
+pub struct Projector {
+    read: Arc<ReadStore>,
+    store: Arc<dyn Store>,
+    position: watch::Receiver<u64>,
+}
+
+impl std::fmt::Debug for Projector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Projector")
+            .field("read", &self.read)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Projector {
+    /// Opens the read store at `path`, checks it against the log (emptying
+    /// it if it belongs to another), and follows the log until `shutdown`
+    /// turns true.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        path: &Path,
+        backfill_after: ChronoDuration,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Arc<Projector>, ReadStoreError> {
+        let read = open_checked(&store, path, backfill_after).await?;
+        let (tx, position) = watch::channel(read.next_index());
+        let projector = Arc::new(Projector {
+            read: Arc::clone(&read),
+            store: Arc::clone(&store),
+            position,
+        });
+        tokio::spawn(follow(store, read, tx, shutdown));
+        Ok(projector)
+    }
+
+    /// The read models.
+    pub fn read(&self) -> &ReadStore {
+        &self.read
+    }
+
+    /// The read models, shared (for blocking tasks).
+    pub fn read_store(&self) -> Arc<ReadStore> {
+        Arc::clone(&self.read)
+    }
+
+    /// Waits until the read models hold every entry durable now (at most
+    /// `timeout`): what a request sees then includes every append
+    /// acknowledged before it.
+    pub async fn caught_up(&self, timeout: Duration) -> Result<(), ApiError> {
+        let target = self.store.size().await?;
+        let mut rx = self.position.clone();
+        let wait = rx.wait_for(|next| *next >= target);
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(ApiError::unavailable(
+                "the read models stopped following the log",
+            )),
+            Err(_) => Err(ApiError::unavailable(format!(
+                "the read models are at log position {} of {target}; try again shortly",
+                *self.position.borrow()
+            ))),
+        }
+    }
+}
+
+/// Rebuilds the read store at `path` from the start of the log, up to the
+/// log's size when called; `progress` is told the position after each
+/// page. Returns the number of entries folded in.
+pub async fn rebuild(
+    store: Arc<dyn Store>,
+    path: &Path,
+    backfill_after: ChronoDuration,
+    progress: impl Fn(u64, u64) + Send + 'static,
+) -> Result<u64, ReadStoreError> {
+    let read = {
+        let path = path.to_owned();
+        blocking(move || ReadStore::open(&path, backfill_after)).await?
+    };
+    let read = Arc::new(read);
+    {
+        let read = Arc::clone(&read);
+        blocking(move || read.reset()).await?;
+    }
+    let until = store.size().await.map_err(source_error)?;
+    catch_up(store, Arc::clone(&read), until, progress).await?;
+    Ok(read.next_index())
+}
+
+/// Folds the log into `read` from its position up to `until`, reading the
+/// next page while the last one is folded in.
+pub async fn catch_up(
+    store: Arc<dyn Store>,
+    read: Arc<ReadStore>,
+    until: u64,
+    progress: impl Fn(u64, u64) + Send + 'static,
+) -> Result<(), ReadStoreError> {
+    let (tx, mut rx) = mpsc::channel::<Vec<StoredEvent>>(2);
+    let reader = {
+        let store = Arc::clone(&store);
+        let mut next = read.next_index();
+        tokio::spawn(async move {
+            while next < until {
+                let want = PAGE.min((until - next) as usize);
+                let page = store.read_log(LogIndex(next), want).await?;
+                let Some(last) = page.last() else { break };
+                next = last.index.0 + 1;
+                if tx.send(page).await.is_err() {
+                    break;
+                }
+            }
+            Ok::<(), ledger::Error>(())
+        })
+    };
+    while let Some(page) = rx.recv().await {
+        apply(&store, &read, page).await?;
+        progress(read.next_index(), until);
+    }
+    match reader.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(source_error(e)),
+        Err(e) => Err(source_error(e)),
+    }
+}
+
+async fn open_checked(
+    store: &Arc<dyn Store>,
+    path: &Path,
+    backfill_after: ChronoDuration,
+) -> Result<Arc<ReadStore>, ReadStoreError> {
+    let read = {
+        let path = path.to_owned();
+        blocking(move || ReadStore::open(&path, backfill_after)).await?
+    };
+    let next = read.next_index();
+    if next > 0 {
+        let log_leaf = store
+            .read_log(LogIndex(next - 1), 1)
+            .await
+            .map_err(source_error)?
+            .first()
+            .filter(|e| e.index.0 == next - 1)
+            .map(|e| e.leaf_hash);
+        if let Err(e) = read.check_log(log_leaf) {
+            tracing::warn!("{e}: rebuilding the read models from the start of the log");
+            read.reset()?;
+        }
+    }
+    Ok(Arc::new(read))
+}
+
+async fn follow(
+    store: Arc<dyn Store>,
+    read: Arc<ReadStore>,
+    position: watch::Sender<u64>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let started = Instant::now();
+    let mut caught_up_once = false;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let until = match store.size().await {
+            Ok(size) => size,
+            Err(e) => {
+                tracing::error!("read models: log size: {e}");
+                pause(&mut shutdown).await;
+                continue;
+            }
+        };
+        let next = read.next_index();
+        if next >= until {
+            if !caught_up_once {
+                caught_up_once = true;
+                tracing::info!(
+                    position = next,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "read models caught up with the log"
+                );
+            }
+            tokio::select! {
+                _ = store.wait_for_size(next + 1, Duration::from_secs(5)) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        let tx = position.clone();
+        let result = catch_up(
+            Arc::clone(&store),
+            Arc::clone(&read),
+            until,
+            move |at, _| {
+                tx.send_replace(at);
+            },
+        )
+        .await;
+        if let Err(e) = result {
+            tracing::error!("read models: {e}; retrying");
+            pause(&mut shutdown).await;
+        }
+    }
+}
+
+async fn pause(shutdown: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        _ = shutdown.changed() => {}
+    }
+}
+
+async fn apply(
+    store: &Arc<dyn Store>,
+    read: &Arc<ReadStore>,
+    page: Vec<StoredEvent>,
+) -> Result<(), ReadStoreError> {
+    let read = Arc::clone(read);
+    let mut source = LedgerCases {
+        store: Arc::clone(store),
+        handle: tokio::runtime::Handle::current(),
+    };
+    blocking(move || read.apply(&page, &mut source)).await
+}
+
+/// A case's earlier events, read from the ledger on a blocking thread.
+struct LedgerCases {
+    store: Arc<dyn Store>,
+    handle: tokio::runtime::Handle,
+}
+
+impl CaseSource for LedgerCases {
+    fn events_before(
+        &mut self,
+        stream: &StreamId,
+        before: StreamVersion,
+    ) -> Result<Vec<Event>, String> {
+        let store = Arc::clone(&self.store);
+        let stream = stream.clone();
+        self.handle.block_on(async move {
+            let mut out = Vec::with_capacity(before.0 as usize);
+            while (out.len() as u64) < before.0 {
+                let from = StreamVersion(out.len() as u64);
+                let want = (before.0 - from.0).min(1_000) as usize;
+                let page = store
+                    .read_stream(&stream, from, Direction::Forwards, want)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if page.is_empty() {
+                    break;
+                }
+                out.extend(page.into_iter().map(|s| s.event));
+            }
+            Ok(out)
+        })
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ReadStoreError> + Send + 'static,
+) -> Result<T, ReadStoreError> {
+    tokio::task::spawn_blocking(f).await.map_err(source_error)?
+}
+
+fn source_error(e: impl std::fmt::Display) -> ReadStoreError {
+    ReadStoreError::Log {
+        reason: e.to_string(),
+    }
+}

@@ -1,0 +1,200 @@
+//! The persisted read models behind `/v1/cases` and `/v1/worklogs`: they
+//! follow the log, survive restarts without replaying it, are rebuilt when
+//! they do not belong to the log, and a rebuild from scratch equals what
+//! following live built.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::TestService;
+use projections::examples;
+use projections::readstore::ReadStore;
+use projections::schema::*;
+use serde_json::{Value, json};
+
+fn batch(events: Vec<Value>) -> Value {
+    json!({"events": events})
+}
+
+/// Opens `n` cases of `dept` (accepted), completing every other one.
+async fn open_cases(svc: &TestService, dept: &common::Department, prefix: &str, n: usize) {
+    for i in 0..n {
+        let stream = format!("case-{prefix}{i}");
+        let mut events = vec![
+            dept.event(&stream, ACCEPTED, examples::payload(ACCEPTED).expect("ex")),
+            dept.event(&stream, REVIEWED, json!({"layer": 1, "opinion": "同意"})),
+        ];
+        if i % 2 == 0 {
+            events.push(dept.event(&stream, COMPLETED, json!({})));
+        }
+        let r = svc
+            .post(
+                &format!("/v1/streams/{stream}/events"),
+                Some(&dept.token),
+                &batch(events),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+}
+
+fn read_store_path(svc: &TestService) -> std::path::PathBuf {
+    svc.data_dir().join(api::projector::READ_STORE_FILE)
+}
+
+#[tokio::test]
+async fn cases_are_searched_by_status_department_and_item() {
+    let svc = TestService::start().await;
+    let market = svc.department("dept-market").await;
+    let tax = svc.department("dept-tax").await;
+    open_cases(&svc, &market, "m", 5).await;
+    open_cases(&svc, &tax, "t", 2).await;
+
+    // Acknowledged appends are in the very next search.
+    let all = svc.get("/v1/cases", Some(&svc.admin)).await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(all.body["total"], 7);
+    let completed = svc
+        .get(
+            "/v1/cases?status=completed&department=dept-market",
+            Some(&svc.admin),
+        )
+        .await;
+    assert_eq!(completed.body["total"], 3, "{}", completed.body);
+    assert!(
+        completed.body["cases"]
+            .as_array()
+            .expect("cases")
+            .iter()
+            .all(|c| c["status_label"] == "已办结" && c["department"] == "dept-market")
+    );
+    let page = svc
+        .get(
+            "/v1/cases?item=scjg-qysldj&limit=2&offset=6",
+            Some(&svc.admin),
+        )
+        .await;
+    assert_eq!(page.body["cases"].as_array().expect("cases").len(), 1);
+    assert_eq!(page.body["total"], 7);
+    let one = svc.get("/v1/cases?case=case-m3", Some(&svc.admin)).await;
+    assert_eq!(one.body["cases"][0]["stream"], "case-m3");
+    assert_eq!(one.body["cases"][0]["steps"], 2);
+    let prefix = svc.get("/v1/cases?case=case-t*", Some(&svc.admin)).await;
+    assert_eq!(prefix.body["total"], 2);
+
+    // A department sees its own cases, whatever it asks for.
+    let own = svc.get("/v1/cases", Some(&tax.token)).await;
+    assert_eq!(own.body["total"], 2, "{}", own.body);
+    svc.get("/v1/cases?department=dept-market", Some(&tax.token))
+        .await
+        .assert_problem(403, "forbidden");
+
+    // Bad searches are named.
+    for (query, needle) in [
+        ("status=lost", "status"),
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("accepted_from=2026-02-30", "accepted_from"),
+        ("colour=red", "colour"),
+        ("offset=-1", "offset"),
+    ] {
+        let r = svc
+            .get(&format!("/v1/cases?{query}"), Some(&svc.admin))
+            .await;
+        r.assert_problem(400, "malformed-request");
+        assert!(
+            r.body["detail"].as_str().expect("detail").contains(needle),
+            "{query}: {}",
+            r.body
+        );
+    }
+    let witness = svc.token("witness", "dept-witness", "w1").await;
+    svc.get("/v1/cases", Some(&witness))
+        .await
+        .assert_problem(403, "forbidden");
+    svc.get("/v1/cases", None)
+        .await
+        .assert_problem(401, "unauthorized");
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn the_read_models_resume_after_a_restart_without_replaying_the_log() {
+    let svc = TestService::start().await;
+    let market = svc.department("dept-market").await;
+    open_cases(&svc, &market, "r", 4).await;
+    assert_eq!(
+        svc.get("/v1/cases", Some(&svc.admin)).await.body["total"],
+        4
+    );
+    let size = svc.size().await;
+    let path = read_store_path(&svc);
+    let svc = svc.restart().await;
+    // What the file held at start-up: everything, before anything new.
+    let at_start = ReadStore::open(&path, chrono::Duration::hours(24))
+        .expect("open")
+        .next_index();
+    assert!(
+        at_start >= size,
+        "saved position {at_start} < log size {size}"
+    );
+    let market = svc.department("dept-market2").await;
+    open_cases(&svc, &market, "s", 1).await;
+    assert_eq!(
+        svc.get("/v1/cases", Some(&svc.admin)).await.body["total"],
+        5
+    );
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn a_read_store_of_another_log_is_rebuilt_and_a_rebuild_equals_following() {
+    // A read store built from another ledger's log.
+    let other = TestService::start().await;
+    let dept = other.department("dept-market").await;
+    open_cases(&other, &dept, "x", 3).await;
+    let foreign = read_store_path(&other);
+    other.get("/v1/cases", Some(&other.admin)).await;
+
+    let svc = TestService::start().await;
+    let market = svc.department("dept-market").await;
+    open_cases(&svc, &market, "y", 2).await;
+    assert_eq!(
+        svc.get("/v1/cases", Some(&svc.admin)).await.body["total"],
+        2
+    );
+    let path = read_store_path(&svc);
+    let svc = svc.stop_keeping_data().await;
+    std::fs::copy(&foreign, &path).expect("copy");
+    let _ = std::fs::remove_file(path.with_extension("sqlite-wal"));
+    let _ = std::fs::remove_file(path.with_extension("sqlite-shm"));
+    other.stop().await;
+
+    let svc = svc.start_again().await;
+    let cases = svc.get("/v1/cases", Some(&svc.admin)).await;
+    assert_eq!(cases.body["total"], 2, "{}", cases.body);
+    assert!(
+        cases.body["cases"]
+            .as_array()
+            .expect("cases")
+            .iter()
+            .all(|c| c["stream"].as_str().expect("stream").starts_with("case-y"))
+    );
+
+    // A rebuild from scratch gives exactly what following built.
+    let live = svc.state.read_models().await.expect("models").read().dump();
+    let fresh = tempfile::tempdir().expect("dir");
+    let rebuilt_path = fresh.path().join("rebuilt.sqlite");
+    let store: Arc<dyn ledger::Store> = Arc::clone(&svc.store);
+    let folded =
+        api::projector::rebuild(store, &rebuilt_path, chrono::Duration::hours(24), |_, _| {})
+            .await
+            .expect("rebuild");
+    assert_eq!(folded, svc.size().await);
+    let rebuilt = ReadStore::open(&rebuilt_path, chrono::Duration::hours(24))
+        .expect("open")
+        .dump();
+    assert_eq!(live.expect("dump"), rebuilt.expect("dump"));
+    svc.stop().await;
+}
