@@ -15,6 +15,8 @@ use ledger::store::sqlite::{SqliteConfig, SqliteStore};
 
 #[path = "ledger/bench.rs"]
 mod bench;
+#[path = "ledger/projections.rs"]
+mod projections_cmd;
 #[path = "ledger/serve.rs"]
 mod serve;
 #[path = "ledger/witness.rs"]
@@ -58,6 +60,13 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// The persisted read models: rebuild them from the log, or see how far behind they are.
+    ///
+    /// Example: ledger projections rebuild --data ./data
+    Projections {
+        #[command(subcommand)]
+        action: projections_cmd::ProjectionsCommand,
+    },
     /// Audit a whole store on disk: entries, links, signatures, tree, checkpoints.
     ///
     /// Example: ledger verify --data ./data
@@ -90,6 +99,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Witness(args) => witness::run(args).await,
+        Command::Projections { action } => projections_cmd::run(action).await,
         Command::Init { data, origin, demo } => {
             let dir = DataDir::open_or_init(&data, origin.as_deref())?;
             let store = dir.open_store(SqliteConfig::default())?;
