@@ -13,6 +13,8 @@
 //! - [`auth`]: bearer tokens (kept as hashes), roles, the registry
 //!   directory, the per-token rate limit.
 //! - [`policy`]: who may append to and read which stream; access records.
+//! - [`personal`]: what is kept outside the log: applicants' personal data
+//!   (erasable), the keys of applicant references and query codes.
 //! - [`projector`]: keeps the persisted read models
 //!   (`DIR/projections.sqlite`) following the log; rebuilds them.
 //! - [`error`]: [`error::ApiError`], RFC 9457 problems with stable types.
@@ -28,6 +30,7 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod personal;
 pub mod policy;
 pub mod projector;
 pub mod routes;

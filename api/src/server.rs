@@ -57,6 +57,10 @@ pub enum ServeError {
     Bootstrap { detail: String },
     #[error("read models: {detail}")]
     ReadModels { detail: String },
+    #[error("personal data: {source}")]
+    PrivateData {
+        source: crate::personal::PersonalError,
+    },
 }
 
 /// An opened service: its state, its store, and the admin token if this
@@ -126,6 +130,11 @@ impl Service {
             detail: e.to_string(),
         })?;
         state.attach_projector(projector);
+        // Query-code and personal-data keys next to admin.token, and the
+        // erasable personal-data store.
+        let private = crate::personal::PrivateData::open(&config.data)
+            .map_err(|source| ServeError::PrivateData { source })?;
+        state.attach_private_data(Arc::new(private));
         store.checkpoint_now().await?;
         Ok(Service {
             state,
@@ -186,12 +195,19 @@ pub async fn serve(
     let app = crate::routes::app(state.clone());
     let on_shutdown = state.clone();
     let pusher = crate::witness::spawn_pusher(state.clone(), state.settings().witness_interval);
+    // Public links (QR codes) default to the address served, unless
+    // `ledger serve --public-url` set one.
+    if let Ok(addr) = listener.local_addr() {
+        state.set_public_url(&format!("http://{addr}"));
+    }
     // Small request/response exchanges: no Nagle delay.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!("TCP_NODELAY: {e}");
         }
     });
+    // Client addresses for the public endpoints' per-address rate limit.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

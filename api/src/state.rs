@@ -15,7 +15,9 @@ use tokio::sync::watch;
 
 use crate::auth::{ADMIN_DEPARTMENT, Directory, RateLimiter};
 use crate::error::ApiError;
+use crate::personal::PrivateData;
 use crate::projector::Projector;
+use crate::routes::public::AddressLimiter;
 use crate::witness::Cosignatures;
 
 /// Tunables of the service.
@@ -65,6 +67,13 @@ struct Inner {
     cosignatures: Cosignatures,
     /// The persisted read models, once started ([`AppState::attach_projector`]).
     projector: OnceLock<Arc<Projector>>,
+    /// Query-code key and personal-data store, once opened
+    /// ([`AppState::attach_private_data`]).
+    private_data: OnceLock<Arc<PrivateData>>,
+    /// Base of public links ([`AppState::set_public_url`]).
+    public_url: OnceLock<String>,
+    /// Per-client-address limit of the public endpoints.
+    public_rate: AddressLimiter,
 }
 
 impl AppState {
@@ -104,6 +113,9 @@ impl AppState {
             metrics: crate::metrics::handle(),
             cosignatures,
             projector: OnceLock::new(),
+            private_data: OnceLock::new(),
+            public_url: OnceLock::new(),
+            public_rate: AddressLimiter::default(),
         })))
     }
 
@@ -149,6 +161,38 @@ impl AppState {
     /// Witness cosignatures collected for checkpoints.
     pub fn cosignatures(&self) -> &Cosignatures {
         &self.0.cosignatures
+    }
+
+    /// Gives the handlers the keys and the personal-data store; once
+    /// (later calls are ignored).
+    pub fn attach_private_data(&self, data: Arc<PrivateData>) {
+        let _ = self.0.private_data.set(data);
+    }
+
+    /// The query-code key and the personal-data store.
+    pub fn private_data(&self) -> Result<&PrivateData, ApiError> {
+        self.0
+            .private_data
+            .get()
+            .map(Arc::as_ref)
+            .ok_or_else(|| ApiError::unavailable("the personal-data store is not open"))
+    }
+
+    /// Sets the base of public links (status page, QR codes), e.g.
+    /// `https://zwfw.example.gov.cn`; the first call wins (`serve` sets
+    /// `http://{listen address}` unless one was set before).
+    pub fn set_public_url(&self, url: &str) {
+        let _ = self.0.public_url.set(url.trim_end_matches('/').to_owned());
+    }
+
+    /// The base of public links; empty (links relative to the host) until set.
+    pub fn public_url(&self) -> &str {
+        self.0.public_url.get().map_or("", String::as_str)
+    }
+
+    /// The per-address limit of the public endpoints.
+    pub fn public_rate_limiter(&self) -> &AddressLimiter {
+        &self.0.public_rate
     }
 
     pub fn rate_limiter(&self) -> &RateLimiter {

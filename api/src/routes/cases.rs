@@ -32,7 +32,7 @@ pub const CATALOG_STREAM: &str = "catalog";
 const PAGE: usize = 1_000;
 
 /// The working-day calendar: `LEDGER_CALENDAR` if set, else the official one.
-fn calendar() -> Result<&'static WorkingDayCalendar, ApiError> {
+pub(crate) fn calendar() -> Result<&'static WorkingDayCalendar, ApiError> {
     static CALENDAR: OnceLock<Result<WorkingDayCalendar, String>> = OnceLock::new();
     CALENDAR
         .get_or_init(|| match std::env::var_os("LEDGER_CALENDAR") {
@@ -49,7 +49,7 @@ fn calendar() -> Result<&'static WorkingDayCalendar, ApiError> {
 }
 
 /// Reads a stream's events in order, up to the first recorded after `until`.
-async fn read_events(
+pub(crate) async fn read_events(
     state: &AppState,
     stream: &StreamId,
     until: Option<DateTime<Utc>>,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{COMPLAINT_ASSIGNED, Caller, Role, is_complaint_stream};
+use crate::auth::{COMPLAINT_ASSIGNED, Caller, Role, is_case_stream, is_complaint_stream};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::policy::{self, AppendPlan};
@@ -96,6 +96,11 @@ pub struct AppendResponse {
     /// One receipt per event, in order. A retry of an acknowledged batch
     /// returns the original receipts.
     pub receipts: Vec<ReceiptView>,
+    /// Present when the batch holds a `case.accepted` event: the case's
+    /// query code (办理进度查询码) for the applicant, to check progress at
+    /// `/status` without signing in (also `GET /v1/cases/{id}/query-code`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_code: Option<String>,
 }
 
 /// Parses a stream name from a path.
@@ -202,6 +207,10 @@ async fn append_inner(
         && events
             .iter()
             .any(|e| e.event_type.as_str() == COMPLAINT_ASSIGNED);
+    let accepted = is_case_stream(&stream)
+        && events
+            .iter()
+            .any(|e| e.event_type.as_str() == projections::schema::ACCEPTED);
     let ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
     let request = AppendRequest {
         stream: stream.clone(),
@@ -241,8 +250,14 @@ async fn append_inner(
         }
         state.note_appended(&stored);
     }
+    let query_code = if accepted {
+        Some(state.private_data()?.query_codes().code_for(&stream).to_string())
+    } else {
+        None
+    };
     Ok(Json(AppendResponse {
         receipts: receipts.into_iter().map(ReceiptView::from).collect(),
+        query_code,
     }))
 }
 

@@ -2,9 +2,11 @@
 //! the layers around them.
 
 pub mod admin;
+pub mod applicants;
 pub mod cases;
 pub mod events;
 pub mod ops;
+pub mod public;
 pub mod subscribe;
 pub mod transparency;
 pub mod witness;
@@ -40,6 +42,8 @@ complaint_handler, witness. The transparency endpoints, proofs and operations ne
     tags(
         (name = "events", description = "Append and read"),
         (name = "cases", description = "Case read models: timelines, time limits, rule checks, work logs"),
+        (name = "public", description = "办理进度查询: a case's progress by number and query code, QR codes (no sign-in)"),
+        (name = "applicants", description = "Applicants' personal data, outside the log and erasable; every read recorded"),
         (name = "subscriptions", description = "Server-Sent Events"),
         (name = "proofs", description = "RFC 9162 proofs (public)"),
         (name = "transparency", description = "C2SP tlog-tiles and the log's identity (public)"),
@@ -70,6 +74,13 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(events::event_by_id))
         .routes(routes!(cases::case_timeline))
         .routes(routes!(cases::work_log))
+        .routes(routes!(public::query_code))
+        .routes(routes!(public::case_status))
+        .routes(routes!(public::qr_svg))
+        .routes(routes!(public::qr_png))
+        .routes(routes!(public::status_page))
+        .routes(routes!(applicants::record_applicant))
+        .routes(routes!(applicants::read_applicant, applicants::erase_applicant))
         .routes(routes!(cases::search_cases))
         .routes(routes!(subscribe::subscribe_log))
         .routes(routes!(subscribe::subscribe_stream))
