@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// Seconds between pushes of new checkpoints to witnesses (default 2).
     #[arg(long, env = "LEDGER_WITNESS_INTERVAL")]
     witness_interval: Option<u64>,
+    /// Base URL of public links (status page, QR codes), e.g.
+    /// https://zwfw.example.gov.cn (default http://{listen address}).
+    #[arg(long, env = "LEDGER_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 /// The `--config` file.
@@ -65,6 +69,7 @@ struct FileConfig {
     rate_burst: Option<f64>,
     log_format: Option<String>,
     witness_interval: Option<u64>,
+    public_url: Option<String>,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -123,7 +128,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         settings,
     };
     let data = config.data.clone();
+    let public_url = args.public_url.or(file.public_url);
+    if let Some(url) = &public_url {
+        anyhow::ensure!(
+            url.starts_with("http://") || url.starts_with("https://"),
+            "--public-url must start with http:// or https://, not {url:?}"
+        );
+    }
     let service = Service::open(config).await?;
+    if let Some(url) = &public_url {
+        service.state.set_public_url(url);
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
