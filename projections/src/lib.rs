@@ -37,6 +37,7 @@ pub mod examples;
 pub mod readstore;
 pub mod rules;
 pub mod schema;
+pub mod summary;
 pub mod timelimit;
 pub mod timeline;
 pub mod worklog;
