@@ -251,7 +251,13 @@ async fn append_inner(
         state.note_appended(&stored);
     }
     let query_code = if accepted {
-        Some(state.private_data()?.query_codes().code_for(&stream).to_string())
+        Some(
+            state
+                .private_data()?
+                .query_codes()
+                .code_for(&stream)
+                .to_string(),
+        )
     } else {
         None
     };

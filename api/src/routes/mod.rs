@@ -80,7 +80,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(public::qr_png))
         .routes(routes!(public::status_page))
         .routes(routes!(applicants::record_applicant))
-        .routes(routes!(applicants::read_applicant, applicants::erase_applicant))
+        .routes(routes!(
+            applicants::read_applicant,
+            applicants::erase_applicant
+        ))
         .routes(routes!(cases::search_cases))
         .routes(routes!(subscribe::subscribe_log))
         .routes(routes!(subscribe::subscribe_stream))
