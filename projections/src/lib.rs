@@ -33,6 +33,7 @@
 
 pub mod calendar;
 pub mod catalogue;
+pub mod complaint;
 pub mod examples;
 pub mod readstore;
 pub mod rules;
