@@ -35,6 +35,7 @@ pub mod calendar;
 pub mod catalogue;
 pub mod complaint;
 pub mod examples;
+pub mod fairness;
 pub mod readstore;
 pub mod rules;
 pub mod schema;
