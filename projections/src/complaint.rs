@@ -10,8 +10,6 @@
 //! [`crate::timeline`]. Nothing here reads the case's own rules or the
 //! calendar, decides who may read a complaint, or stores anything.
 
-use std::cmp::Ordering;
-
 use ledger::{Event, EventId, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -333,7 +331,7 @@ pub fn interleave(complaint_events: &[Event], case_events: &[Event]) -> Vec<Inte
         )
         .collect();
     // Stable: ties keep stream order, the case's before the complaint's.
-    steps.sort_by(|a, b| by_time_then_source(a, b));
+    steps.sort_by(|a, b| (&a.step.occurred_at, a.source).cmp(&(&b.step.occurred_at, b.source)));
     steps
 }
 
@@ -358,10 +356,6 @@ pub fn case_when_filed(complaint_events: &[Event], case_events: &[Event]) -> Opt
         case_events,
         filed.recorded_at.datetime(),
     ))
-}
-
-fn by_time_then_source(a: &InterleavedStep, b: &InterleavedStep) -> Ordering {
-    (&a.step.occurred_at, a.source).cmp(&(&b.step.occurred_at, b.source))
 }
 
 fn filed_recorded_at(complaint_events: &[Event]) -> Option<Timestamp> {

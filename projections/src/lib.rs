@@ -27,9 +27,19 @@
 //!   [`rules::Violation`] with the ids of the events that prove it.
 //! - [`worklog`]: 工作日志 per department and officer per day, in the order
 //!   of the work, backfilled steps marked. It keeps everything in memory.
+//! - [`summary`]: [`summary::CaseSummary`], what dashboards need of one
+//!   case, made once when the case changes and judged at any later moment
+//!   as [`rules`] would judge the whole timeline. It does not persist.
+//! - [`fairness`]: 服务公平 (二(四)4) — per item, durations, steps,
+//!   materials and corrections by channel, green channel apart; flags where
+//!   agent (代办) cases are served better than self-filed ones.
+//! - [`scorecard`]: 部门考评 (三(二)) — per department over a period: cases
+//!   accepted and completed, on-time rate, overdue, violations by kind,
+//!   backfill rate, complaints. It does not rank.
+//! - [`complaint`]: complaint timelines and summaries; a complaint's steps
+//!   interleaved with its case's, and the case as it stood when filed.
 //!
-//! Not here (yet): fairness, scorecards, complaint timelines,
-//! public status, persistence of read models.
+//! Not here (yet): public status, persistence of read models.
 
 pub mod calendar;
 pub mod catalogue;
@@ -39,6 +49,7 @@ pub mod fairness;
 pub mod readstore;
 pub mod rules;
 pub mod schema;
+pub mod scorecard;
 pub mod summary;
 pub mod timelimit;
 pub mod timeline;
@@ -49,8 +60,10 @@ mod testkit;
 
 pub use calendar::WorkingDayCalendar;
 pub use catalogue::Catalogue;
+pub use complaint::{ComplaintSummary, ComplaintTimeline};
 pub use rules::{RuleConfig, Violation, ViolationKind};
 pub use schema::{DomainEvent, SchemaError, validate};
+pub use summary::CaseSummary;
 pub use timelimit::{TimeLimit, TimeLimitStatus};
 pub use timeline::CaseTimeline;
 pub use worklog::WorkLogs;

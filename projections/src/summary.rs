@@ -489,7 +489,7 @@ enum CaseStatusDef {
 
 #[derive(Serialize, Deserialize)]
 #[serde(remote = "ViolationKind", rename_all = "snake_case")]
-enum ViolationKindDef {
+pub(crate) enum ViolationKindDef {
     MaterialAlreadyHeld,
     MaterialNotPublished,
     TooManyReviewLayers,
