@@ -502,14 +502,21 @@ impl fmt::Debug for PersonalStore {
 impl PersonalStore {
     /// Opens (creating on first use) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, PersonalError> {
+        // Mode 0600 like the keys, from its creation on: the file holds ID
+        // numbers (SQLite gives its journal the same mode).
+        let io = |source| PersonalError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(io)?;
         let conn = Connection::open(path)?;
-        // Mode 0600 like the keys: the file holds ID numbers.
-        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(|source| {
-            PersonalError::Io {
-                path: path.to_owned(),
-                source,
-            }
-        })?;
         conn.pragma_update(None, "journal_mode", "DELETE")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "secure_delete", "ON")?;

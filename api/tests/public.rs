@@ -294,6 +294,18 @@ async fn public_requests_are_rate_limited_per_address() {
         .assert_problem(429, "rate-limited");
     let r = svc.get("/v1/log/entries", Some(&svc.admin)).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // The bucket is the client's address: another loopback address (any
+    // 127/8 source reaches 127.0.0.1) has its own.
+    let other = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client");
+    let r = other
+        .get(svc.url("/v1/public/cases/x/status?code=0000000000"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 404);
     svc.stop().await;
 }
 
