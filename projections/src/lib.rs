@@ -11,6 +11,8 @@
 //!   [`schema::validate`], which names the offending field. It does not
 //!   judge a payload against other events (that is [`rules`]).
 //! - [`examples`]: one valid payload per event type.
+//! - [`demo`]: a deterministic demo data set (departments, catalogue,
+//!   months of cases and complaints) as events; pure, the api loads it.
 //! - [`catalogue`]: the catalogue of service items folded from the `catalog`
 //!   stream, every version kept, so a case is judged by the item in force
 //!   when it was accepted.
@@ -44,6 +46,7 @@
 pub mod calendar;
 pub mod catalogue;
 pub mod complaint;
+pub mod demo;
 pub mod examples;
 pub mod fairness;
 pub mod readstore;
