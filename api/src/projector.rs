@@ -19,13 +19,21 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Duration as ChronoDuration;
 use ledger::store::{Direction, StoredEvent};
 use ledger::{Event, LogIndex, Store, StreamId, StreamVersion};
-use projections::readstore::{CaseSource, ReadStore, ReadStoreError};
+use projections::readstore::{CaseSource, ReadStore, ReadStoreConfig, ReadStoreError};
 use tokio::sync::{mpsc, watch};
 
 use crate::error::ApiError;
+
+/// What the read models are derived with: the working-day calendar
+/// (`LEDGER_CALENDAR`, else the official one) and the default thresholds.
+pub fn read_store_config() -> Result<ReadStoreConfig, ApiError> {
+    Ok(ReadStoreConfig {
+        calendar: crate::routes::cases::calendar()?.clone(),
+        rules: projections::RuleConfig::default(),
+    })
+}
 
 /// Log entries read per page.
 const PAGE: usize = 2_048;
@@ -56,10 +64,10 @@ impl Projector {
     pub async fn start(
         store: Arc<dyn Store>,
         path: &Path,
-        backfill_after: ChronoDuration,
+        config: ReadStoreConfig,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Projector>, ReadStoreError> {
-        let read = open_checked(&store, path, backfill_after).await?;
+        let read = open_checked(&store, path, config).await?;
         let (tx, position) = watch::channel(read.next_index());
         let projector = Arc::new(Projector {
             read: Arc::clone(&read),
@@ -106,12 +114,12 @@ impl Projector {
 pub async fn rebuild(
     store: Arc<dyn Store>,
     path: &Path,
-    backfill_after: ChronoDuration,
+    config: ReadStoreConfig,
     progress: impl Fn(u64, u64) + Send + 'static,
 ) -> Result<u64, ReadStoreError> {
     let read = {
         let path = path.to_owned();
-        blocking(move || ReadStore::open(&path, backfill_after)).await?
+        blocking(move || ReadStore::open(&path, config)).await?
     };
     let read = Arc::new(read);
     {
@@ -162,11 +170,11 @@ pub async fn catch_up(
 async fn open_checked(
     store: &Arc<dyn Store>,
     path: &Path,
-    backfill_after: ChronoDuration,
+    config: ReadStoreConfig,
 ) -> Result<Arc<ReadStore>, ReadStoreError> {
     let read = {
         let path = path.to_owned();
-        blocking(move || ReadStore::open(&path, backfill_after)).await?
+        blocking(move || ReadStore::open(&path, config)).await?
     };
     let next = read.next_index();
     if next > 0 {

@@ -122,7 +122,9 @@ impl Service {
         let projector = crate::projector::Projector::start(
             Arc::clone(state.store()),
             &read_store,
-            projections::RuleConfig::default().backfill_after,
+            crate::projector::read_store_config().map_err(|e| ServeError::ReadModels {
+                detail: e.to_string(),
+            })?,
             state.shutdown_watch(),
         )
         .await

@@ -48,6 +48,15 @@ async fn cases_are_searched_by_status_department_and_item() {
     let svc = TestService::start().await;
     let market = svc.department("dept-market").await;
     let tax = svc.department("dept-tax").await;
+    let r = svc
+        .post(
+            "/v1/streams/catalog/events",
+            Some(&svc.admin),
+            &json!({"events": [common::unsigned_json("catalog", ITEM_PUBLISHED, "dept-reform",
+                examples::service_item())]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
     open_cases(&svc, &market, "m", 5).await;
     open_cases(&svc, &tax, "t", 2).await;
 
@@ -83,6 +92,21 @@ async fn cases_are_searched_by_status_department_and_item() {
     let prefix = svc.get("/v1/cases?case=case-t*", Some(&svc.admin)).await;
     assert_eq!(prefix.body["total"], 2);
 
+    // Judged now: open cases are on track, completed ones on time.
+    let on_track = svc
+        .get("/v1/cases?time_limit=on_track", Some(&svc.admin))
+        .await;
+    assert_eq!(on_track.body["total"], 3, "{}", on_track.body);
+    assert_eq!(on_track.body["cases"][0]["time_limit_status"], "on_track");
+    let on_time = svc
+        .get("/v1/cases?time_limit=completed_on_time", Some(&svc.admin))
+        .await;
+    assert_eq!(on_time.body["total"], 4, "{}", on_time.body);
+    let backfilled = svc
+        .get("/v1/cases?violation=backfilled", Some(&svc.admin))
+        .await;
+    assert_eq!(backfilled.body["total"], 0, "{}", backfilled.body);
+
     // A department sees its own cases, whatever it asks for.
     let own = svc.get("/v1/cases", Some(&tax.token)).await;
     assert_eq!(own.body["total"], 2, "{}", own.body);
@@ -98,6 +122,8 @@ async fn cases_are_searched_by_status_department_and_item() {
         ("accepted_from=2026-02-30", "accepted_from"),
         ("colour=red", "colour"),
         ("offset=-1", "offset"),
+        ("violation=rudeness", "violation"),
+        ("time_limit=late", "time_limit"),
     ] {
         let r = svc
             .get(&format!("/v1/cases?{query}"), Some(&svc.admin))
@@ -132,7 +158,7 @@ async fn the_read_models_resume_after_a_restart_without_replaying_the_log() {
     let path = read_store_path(&svc);
     let svc = svc.restart().await;
     // What the file held at start-up: everything, before anything new.
-    let at_start = ReadStore::open(&path, chrono::Duration::hours(24))
+    let at_start = ReadStore::open(&path, api::projector::read_store_config().expect("config"))
         .expect("open")
         .next_index();
     assert!(
@@ -187,14 +213,21 @@ async fn a_read_store_of_another_log_is_rebuilt_and_a_rebuild_equals_following()
     let fresh = tempfile::tempdir().expect("dir");
     let rebuilt_path = fresh.path().join("rebuilt.sqlite");
     let store: Arc<dyn ledger::Store> = Arc::clone(&svc.store);
-    let folded =
-        api::projector::rebuild(store, &rebuilt_path, chrono::Duration::hours(24), |_, _| {})
-            .await
-            .expect("rebuild");
+    let folded = api::projector::rebuild(
+        store,
+        &rebuilt_path,
+        api::projector::read_store_config().expect("config"),
+        |_, _| {},
+    )
+    .await
+    .expect("rebuild");
     assert_eq!(folded, svc.size().await);
-    let rebuilt = ReadStore::open(&rebuilt_path, chrono::Duration::hours(24))
-        .expect("open")
-        .dump();
+    let rebuilt = ReadStore::open(
+        &rebuilt_path,
+        api::projector::read_store_config().expect("config"),
+    )
+    .expect("open")
+    .dump();
     assert_eq!(live.expect("dump"), rebuilt.expect("dump"));
     svc.stop().await;
 }

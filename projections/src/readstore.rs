@@ -22,20 +22,54 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use chrono::{Duration, NaiveDate};
+use chrono::{DateTime, NaiveDate, Utc};
 use ledger::store::StoredEvent;
 use ledger::{Event, EventId, LeafHash, StreamId, StreamVersion, Timestamp};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use crate::calendar::local_date;
+use crate::calendar::{WorkingDayCalendar, local_date};
 use crate::catalogue::Catalogue;
+use crate::complaint::{ComplaintSummary, ComplaintTimeline};
+use crate::rules::{RuleConfig, ViolationKind};
 use crate::schema;
+use crate::summary::CaseSummary;
+use crate::timelimit::TimeLimitStatus;
 use crate::timeline::{CaseStatus, CaseTimeline};
 use crate::worklog::WorkLogEntry;
 
 /// Bumped whenever the tables or what is derived into them change; a file
 /// of another version is rebuilt from the log.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// What the read models are derived with besides the log. A store built
+/// with another calendar or other thresholds is rebuilt at open.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadStoreConfig {
+    pub calendar: WorkingDayCalendar,
+    pub rules: RuleConfig,
+}
+
+impl ReadStoreConfig {
+    /// The official calendar and the default thresholds.
+    pub fn official() -> Self {
+        ReadStoreConfig {
+            calendar: WorkingDayCalendar::official(),
+            rules: RuleConfig::default(),
+        }
+    }
+
+    /// A fingerprint of the configuration (FNV-1a 64 over its debug form):
+    /// equal configurations give equal fingerprints within one build.
+    fn fingerprint(&self) -> String {
+        let text = format!("{:?}|{:?}", self.calendar, self.rules);
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in text.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+}
 
 /// Case timelines kept in memory between batches. A case not in the cache
 /// is folded again from its stream through [`CaseSource`].
@@ -86,8 +120,8 @@ pub struct Position {
     pub last_leaf: Option<LeafHash>,
 }
 
-/// Supplies a case's events before a version, for a case whose timeline
-/// is not in memory. Implemented by the caller over the ledger.
+/// Supplies a case's (or complaint's) events before a version, for one
+/// whose fold is not in memory. Implemented by the caller over the ledger.
 pub trait CaseSource {
     fn events_before(
         &mut self,
@@ -108,16 +142,27 @@ pub struct CaseRow {
     pub item_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item_version: Option<u32>,
+    /// 事项名称.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accepted_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
+    /// The deadline day, while the clock runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
     /// `recorded_at` of the last event.
     pub last_recorded_at: String,
     /// Events in the stream.
     pub steps: u64,
+    /// 限时办结 status judged at the moment of the search.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_limit_status: Option<TimeLimitStatus>,
+    /// Kinds of violation judged at the moment of the search.
+    pub violations: Vec<ViolationKind>,
 }
 
 /// A search over the case index. Every field narrows; none means all.
@@ -133,6 +178,23 @@ pub struct CaseFilter {
     pub accepted_from: Option<NaiveDate>,
     /// Accepted before this day (China time).
     pub accepted_before: Option<NaiveDate>,
+    /// With a violation of this kind (judged at the search's moment).
+    pub violation: Option<ViolationKind>,
+    /// With this time-limit status (judged at the search's moment).
+    pub time_limit: Option<TimeLimitStatus>,
+}
+
+/// A search over complaints. Every field narrows; none means all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ComplaintFilter {
+    /// About this case stream.
+    pub case: Option<String>,
+    /// About this department.
+    pub department: Option<String>,
+    /// Filed on or after this day (China time).
+    pub filed_from: Option<NaiveDate>,
+    /// Filed before this day (China time).
+    pub filed_before: Option<NaiveDate>,
 }
 
 /// The persisted read models. Cheap to share: reads take a connection from
@@ -143,13 +205,14 @@ pub struct ReadStore {
     readers: Mutex<Vec<Connection>>,
     catalogue: RwLock<Arc<Catalogue>>,
     next: AtomicU64,
-    backfill_after: Duration,
+    config: ReadStoreConfig,
 }
 
 struct Writer {
     conn: Connection,
     position: Position,
-    cases: CaseCache,
+    cases: FoldCache<CaseTimeline>,
+    complaints: FoldCache<ComplaintTimeline>,
 }
 
 impl std::fmt::Debug for ReadStore {
@@ -163,10 +226,9 @@ impl std::fmt::Debug for ReadStore {
 
 impl ReadStore {
     /// Opens (creating if needed) the read store at `path`. A file of
-    /// another schema version is emptied, to be rebuilt from the log.
-    /// Steps recorded more than `backfill_after` after they happened are
-    /// marked backfilled in work logs.
-    pub fn open(path: &Path, backfill_after: Duration) -> Result<Self, ReadStoreError> {
+    /// another schema version, or derived with another calendar or other
+    /// thresholds, is emptied, to be rebuilt from the log.
+    pub fn open(path: &Path, config: ReadStoreConfig) -> Result<Self, ReadStoreError> {
         let storage = storage_error(path);
         let conn = Connection::open(path).map_err(&storage)?;
         conn.execute_batch(
@@ -189,16 +251,28 @@ impl ReadStore {
             })
             .map_err(&storage)?
             .and_then(|v| v.parse().ok());
-        if version != Some(SCHEMA_VERSION) {
+        let fingerprint = config.fingerprint();
+        let derived_with: Option<String> = match version {
+            Some(_) => conn
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'derived_with'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(&storage)?,
+            None => None,
+        };
+        if version != Some(SCHEMA_VERSION) || derived_with.as_deref() != Some(&fingerprint) {
             if version.is_some() {
                 tracing::warn!(
                     path = %path.display(),
                     found = ?version,
                     want = SCHEMA_VERSION,
-                    "read store of another version: rebuilding from the log"
+                    "read store of another version, calendar or thresholds: rebuilding from the log"
                 );
             }
-            create_tables(&conn).map_err(&storage)?;
+            create_tables(&conn, &fingerprint).map_err(&storage)?;
         }
         let position = load_position(&conn).map_err(&storage)?;
         let catalogue = load_catalogue(&conn, path)?;
@@ -207,12 +281,13 @@ impl ReadStore {
             writer: Mutex::new(Writer {
                 conn,
                 position,
-                cases: CaseCache::new(CASE_CACHE),
+                cases: FoldCache::new(CASE_CACHE),
+                complaints: FoldCache::new(CASE_CACHE),
             }),
             readers: Mutex::new(Vec::new()),
             catalogue: RwLock::new(Arc::new(catalogue)),
             next: AtomicU64::new(position.next),
-            backfill_after,
+            config,
         };
         Ok(store)
     }
@@ -220,7 +295,10 @@ impl ReadStore {
     /// Keeps at most `cases` case timelines in memory between batches
     /// (default 20,000); others are folded again from [`CaseSource`].
     pub fn with_case_cache(self, cases: usize) -> Self {
-        self.lock_writer().cases = CaseCache::new(cases);
+        let mut w = self.lock_writer();
+        w.cases = FoldCache::new(cases);
+        w.complaints = FoldCache::new(cases);
+        drop(w);
         self
     }
 
@@ -253,12 +331,13 @@ impl ReadStore {
     /// Empties every table, to rebuild from the start of the log.
     pub fn reset(&self) -> Result<(), ReadStoreError> {
         let mut w = self.lock_writer();
-        create_tables(&w.conn).map_err(storage_error(&self.path))?;
+        create_tables(&w.conn, &self.config.fingerprint()).map_err(storage_error(&self.path))?;
         w.position = Position {
             next: 0,
             last_leaf: None,
         };
         w.cases.clear();
+        w.complaints.clear();
         self.next.store(0, Ordering::Release);
         *self.catalogue.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Catalogue::default());
         Ok(())
@@ -277,19 +356,21 @@ impl ReadStore {
         };
         let mut guard = self.lock_writer();
         let w = &mut *guard;
-        let mut expected = w.position.next;
-        for ev in events {
+        for (expected, ev) in (w.position.next..).zip(events) {
             if ev.index.0 != expected {
                 return Err(ReadStoreError::OutOfOrder {
                     position: expected,
                     given: ev.index.0,
                 });
             }
-            expected += 1;
         }
         let storage = storage_error(&self.path);
-        let mut catalogue_changed = false;
-        let mut dirty: BTreeMap<String, ()> = BTreeMap::new();
+        // The catalogue as the batch goes: a case accepted under an item
+        // published earlier in the same batch is judged by it.
+        let current = self.catalogue();
+        let mut changed: Option<Catalogue> = None;
+        let mut dirty_cases: BTreeMap<String, ()> = BTreeMap::new();
+        let mut dirty_complaints: BTreeMap<String, ()> = BTreeMap::new();
         let tx = w.conn.transaction().map_err(&storage)?;
         let result = (|| -> Result<(), ReadStoreError> {
             let mut insert_work = tx
@@ -311,7 +392,9 @@ impl ReadStore {
                     insert_catalog
                         .execute(params![stored.index.0 as i64, stored.entry])
                         .map_err(&storage)?;
-                    catalogue_changed = true;
+                    changed
+                        .get_or_insert_with(|| Catalogue::clone(&current))
+                        .apply(ev);
                     continue;
                 }
                 let is_case = stream.starts_with("case-");
@@ -337,37 +420,78 @@ impl ReadStore {
                 if is_case {
                     let timeline = w.cases.get_or_load(&ev.stream, ev.version, source)?;
                     timeline.apply(ev);
-                    dirty.insert(stream.to_owned(), ());
+                    dirty_cases.insert(stream.to_owned(), ());
+                } else {
+                    let timeline = w.complaints.get_or_load(&ev.stream, ev.version, source)?;
+                    timeline.apply(ev);
+                    dirty_complaints.insert(stream.to_owned(), ());
                 }
             }
+            let catalogue = changed.as_ref().unwrap_or(&current);
             let mut upsert_case = tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO cases (stream, status, department, item_id,
-                        item_version, channel, accepted_at, accepted_on, completed_at,
-                        last_recorded_at, steps)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        channel, accepted_at, accepted_on, summary)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(&storage)?;
-            for stream in dirty.keys() {
+            for stream in dirty_cases.keys() {
                 let Some(t) = w.cases.peek(stream) else {
                     continue;
                 };
-                let row = CaseRow::of(t);
+                let item = t
+                    .accepted
+                    .as_ref()
+                    .and_then(|a| catalogue.item(&a.item_id, a.item_version));
+                let summary = CaseSummary::of(t, item, &self.config.calendar, &self.config.rules);
+                let json =
+                    serde_json::to_string(&summary).map_err(|e| ReadStoreError::Corrupt {
+                        what: format!("summary of {stream}"),
+                        reason: e.to_string(),
+                    })?;
                 upsert_case
                     .execute(params![
-                        row.stream,
-                        row.status,
-                        row.department,
-                        row.item_id,
-                        row.item_version,
-                        row.channel,
-                        row.accepted_at,
-                        t.accepted
+                        summary.stream,
+                        status_name(summary.status),
+                        summary.department,
+                        summary.item.as_ref().map(|i| i.id.as_str()),
+                        summary
+                            .channel
+                            .and_then(|c| serde_json::to_value(c).ok())
+                            .and_then(|v| v.as_str().map(str::to_owned)),
+                        summary.accepted_at.as_ref().map(|a| a.as_str()),
+                        summary.accepted_on().map(|d| d.to_string()),
+                        json,
+                    ])
+                    .map_err(&storage)?;
+            }
+            let mut upsert_complaint = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO complaints (stream, case_stream, department,
+                        filed_on, summary)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(&storage)?;
+            for stream in dirty_complaints.keys() {
+                let Some(t) = w.complaints.peek(stream) else {
+                    continue;
+                };
+                let summary = ComplaintSummary::of(t);
+                let json =
+                    serde_json::to_string(&summary).map_err(|e| ReadStoreError::Corrupt {
+                        what: format!("summary of {stream}"),
+                        reason: e.to_string(),
+                    })?;
+                upsert_complaint
+                    .execute(params![
+                        summary.stream,
+                        summary.case,
+                        summary.department,
+                        summary
+                            .filed_at
                             .as_ref()
-                            .map(|a| local_date(a.at.datetime()).to_string()),
-                        row.completed_at,
-                        row.last_recorded_at,
-                        row.steps as i64,
+                            .map(|f| local_date(f.datetime()).to_string()),
+                        json,
                     ])
                     .map_err(&storage)?;
             }
@@ -382,8 +506,9 @@ impl ReadStore {
             Ok(()) => tx.commit().map_err(&storage)?,
             Err(e) => {
                 drop(tx); // rolls back
-                // The cache may hold folds of events that were not committed.
+                // The caches may hold folds of events that were not committed.
                 w.cases.clear();
+                w.complaints.clear();
                 return Err(e);
             }
         }
@@ -392,16 +517,11 @@ impl ReadStore {
             last_leaf: Some(last.leaf_hash),
         };
         w.cases.trim();
-        self.next.store(w.position.next, Ordering::Release);
-        if catalogue_changed {
-            let mut c = Catalogue::clone(&self.catalogue());
-            for stored in events {
-                if stored.event.stream.as_str() == schema::CATALOG_STREAM {
-                    c.apply(&stored.event);
-                }
-            }
+        w.complaints.trim();
+        if let Some(c) = changed {
             *self.catalogue.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(c);
         }
+        self.next.store(w.position.next, Ordering::Release);
         Ok(())
     }
 
@@ -418,7 +538,7 @@ impl ReadStore {
         day: NaiveDate,
         officer: Option<&str>,
     ) -> Result<Vec<WorkLogEntry>, ReadStoreError> {
-        let backfill_after = self.backfill_after;
+        let backfill_after = self.config.rules.backfill_after;
         self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT idx, officer, stream, version, event_type, event_id, occurred_at, recorded_at
@@ -470,13 +590,74 @@ impl ReadStore {
     }
 
     /// Cases matching `filter`, most recently accepted first (then by
-    /// stream), `limit` from `offset`; and how many match in all.
+    /// stream), `limit` from `offset`, judged at `now`; and how many match
+    /// in all.
     pub fn cases(
         &self,
         filter: &CaseFilter,
         offset: usize,
         limit: usize,
+        now: DateTime<Utc>,
     ) -> Result<(Vec<CaseRow>, u64), ReadStoreError> {
+        let judge = |summary: &CaseSummary| {
+            let judged = summary.judge(now, &self.config.calendar, &self.config.rules);
+            let kinds: Vec<ViolationKind> = judged.violations.iter().map(|v| v.kind).collect();
+            (judged.time_limit_status, kinds)
+        };
+        let wanted = |status: Option<TimeLimitStatus>, kinds: &[ViolationKind]| {
+            filter.time_limit.is_none_or(|t| status == Some(t))
+                && filter.violation.is_none_or(|v| kinds.contains(&v))
+        };
+        if filter.violation.is_none() && filter.time_limit.is_none() {
+            // Paged by SQL; only the page is judged.
+            let (summaries, total) = self.query_summaries(filter, Some((offset, limit)))?;
+            let rows = summaries
+                .iter()
+                .map(|s| {
+                    let (status, kinds) = judge(s);
+                    CaseRow::of(s, status, kinds)
+                })
+                .collect();
+            return Ok((rows, total));
+        }
+        // Judged filters: every candidate is judged, then paged.
+        let (summaries, _) = self.query_summaries(filter, None)?;
+        let mut total = 0u64;
+        let mut rows = Vec::new();
+        for s in &summaries {
+            let (status, kinds) = judge(s);
+            if !wanted(status, &kinds) {
+                continue;
+            }
+            if total as usize >= offset && rows.len() < limit {
+                rows.push(CaseRow::of(s, status, kinds));
+            }
+            total += 1;
+        }
+        Ok((rows, total))
+    }
+
+    /// The summaries of every case matching `filter`'s stored fields
+    /// (`violation` and `time_limit` are not applied: they need a moment
+    /// to judge at), for scorecards, fairness and dashboards.
+    pub fn case_summaries(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, ReadStoreError> {
+        Ok(self.query_summaries(filter, None)?.0)
+    }
+
+    /// One case's summary.
+    pub fn case_summary(&self, stream: &str) -> Result<Option<CaseSummary>, ReadStoreError> {
+        let filter = CaseFilter {
+            stream: Some(stream.trim_end_matches('*').to_owned()),
+            ..CaseFilter::default()
+        };
+        Ok(self.query_summaries(&filter, None)?.0.into_iter().next())
+    }
+
+    fn query_summaries(
+        &self,
+        filter: &CaseFilter,
+        page: Option<(usize, usize)>,
+    ) -> Result<(Vec<CaseSummary>, u64), ReadStoreError> {
         let (prefix, exact) = match filter.stream.as_deref() {
             Some(s) if s.ends_with('*') => (Some(s.trim_end_matches('*').to_owned()), None),
             Some(s) => (None, Some(s.to_owned())),
@@ -500,38 +681,77 @@ impl ReadStore {
               AND (?5 IS NULL OR status = ?5)
               AND (?6 IS NULL OR accepted_on >= ?6)
               AND (?7 IS NULL OR accepted_on < ?7)";
-        self.with_reader(|conn| {
-            let total: i64 =
-                conn.query_row(&format!("SELECT count(*) FROM cases {WHERE}"), args, |r| {
-                    r.get(0)
-                })?;
+        let paging = match page {
+            Some((offset, limit)) => format!("LIMIT {limit} OFFSET {offset}"),
+            None => String::new(),
+        };
+        let (texts, total) = self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT stream, status, department, item_id, item_version, channel,
-                        accepted_at, completed_at, last_recorded_at, steps
-                 FROM cases {WHERE}
-                 ORDER BY accepted_at IS NULL, accepted_at DESC, stream
-                 LIMIT {limit} OFFSET {offset}"
+                "SELECT stream, summary FROM cases {WHERE}
+                 ORDER BY accepted_at IS NULL, accepted_at DESC, stream {paging}"
             ))?;
-            let rows = stmt
+            let texts = stmt
                 .query_map(args, |r| {
-                    let status: String = r.get(1)?;
-                    Ok(CaseRow {
-                        stream: r.get(0)?,
-                        status_label: status_label(&status).to_owned(),
-                        status,
-                        department: r.get(2)?,
-                        item_id: r.get(3)?,
-                        item_version: r.get(4)?,
-                        channel: r.get(5)?,
-                        accepted_at: r.get(6)?,
-                        completed_at: r.get(7)?,
-                        last_recorded_at: r.get(8)?,
-                        steps: r.get::<_, i64>(9)? as u64,
-                    })
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok((rows, total as u64))
-        })
+            let total = match page {
+                Some(_) => {
+                    conn.query_row(&format!("SELECT count(*) FROM cases {WHERE}"), args, |r| {
+                        r.get::<_, i64>(0)
+                    })? as u64
+                }
+                None => texts.len() as u64,
+            };
+            Ok((texts, total))
+        })?;
+        let summaries = texts
+            .into_iter()
+            .map(|(stream, text)| {
+                serde_json::from_str(&text).map_err(|e| ReadStoreError::Corrupt {
+                    what: format!("summary of {stream}"),
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<CaseSummary>, _>>()?;
+        Ok((summaries, total))
+    }
+
+    /// Complaints matching `filter`, most recently filed first.
+    pub fn complaints(
+        &self,
+        filter: &ComplaintFilter,
+    ) -> Result<Vec<ComplaintSummary>, ReadStoreError> {
+        let from = filter.filed_from.map(|d| d.to_string());
+        let before = filter.filed_before.map(|d| d.to_string());
+        let texts = self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT stream, summary FROM complaints
+                 WHERE (?1 IS NULL OR case_stream = ?1)
+                   AND (?2 IS NULL OR department = ?2)
+                   AND (?3 IS NULL OR filed_on >= ?3)
+                   AND (?4 IS NULL OR filed_on < ?4)
+                 ORDER BY filed_on IS NULL, filed_on DESC, stream",
+            )?;
+            stmt.query_map(params![filter.case, filter.department, from, before], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()
+        })?;
+        texts
+            .into_iter()
+            .map(|(stream, text)| {
+                serde_json::from_str(&text).map_err(|e| ReadStoreError::Corrupt {
+                    what: format!("summary of {stream}"),
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// The configuration the read models are derived with.
+    pub fn config(&self) -> &ReadStoreConfig {
+        &self.config
     }
 
     /// Every table's rows in a fixed order, as text: two stores that hold
@@ -544,6 +764,7 @@ impl ReadStore {
                 ("meta", "key"),
                 ("catalog_events", "idx"),
                 ("cases", "stream"),
+                ("complaints", "stream"),
                 ("worklog", "department, day, occurred_us, idx"),
             ] {
                 let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))?;
@@ -597,33 +818,33 @@ impl ReadStore {
 }
 
 impl CaseRow {
-    fn of(t: &CaseTimeline) -> CaseRow {
-        let status = status_name(t.status);
-        let department = t
-            .accepted
-            .as_ref()
-            .and_then(|a| t.steps.iter().find(|s| s.event_id == a.event_id))
-            .or(t.steps.first())
-            .map(|s| s.department.clone());
+    fn of(
+        s: &CaseSummary,
+        time_limit_status: Option<TimeLimitStatus>,
+        violations: Vec<ViolationKind>,
+    ) -> CaseRow {
         CaseRow {
-            stream: t.stream.clone(),
-            status: status.to_owned(),
-            status_label: t.status.label().to_owned(),
-            department,
-            item_id: t.accepted.as_ref().map(|a| a.item_id.clone()),
-            item_version: t.accepted.as_ref().map(|a| a.item_version),
-            channel: t
-                .accepted
-                .as_ref()
-                .and_then(|a| serde_json::to_value(a.channel).ok())
+            stream: s.stream.clone(),
+            status: status_name(s.status).to_owned(),
+            status_label: s.status.label().to_owned(),
+            department: s.department.clone(),
+            item_id: s.item.as_ref().map(|i| i.id.clone()),
+            item_version: s.item.as_ref().map(|i| i.version),
+            item_name: s.item.as_ref().and_then(|i| i.name.clone()),
+            channel: s
+                .channel
+                .and_then(|c| serde_json::to_value(c).ok())
                 .and_then(|v| v.as_str().map(str::to_owned)),
-            accepted_at: t.accepted.as_ref().map(|a| a.at.as_str().to_owned()),
-            completed_at: t.completed.as_ref().map(|(_, at)| at.as_str().to_owned()),
-            last_recorded_at: t
+            accepted_at: s.accepted_at.as_ref().map(|a| a.as_str().to_owned()),
+            completed_at: s.completed_at.as_ref().map(|a| a.as_str().to_owned()),
+            deadline: s.deadline.map(|d| d.to_string()),
+            last_recorded_at: s
                 .last_recorded_at
                 .as_ref()
                 .map_or_else(String::new, |r| r.as_str().to_owned()),
-            steps: t.steps.len() as u64,
+            steps: u64::from(s.steps),
+            time_limit_status,
+            violations,
         }
     }
 }
@@ -644,14 +865,6 @@ fn status_name(s: CaseStatus) -> &'static str {
     }
 }
 
-/// The Chinese label of a status name.
-fn status_label(name: &str) -> &'static str {
-    ALL_STATUSES
-        .iter()
-        .find(|s| status_name(**s) == name)
-        .map_or("未知", |s| s.label())
-}
-
 const ALL_STATUSES: [CaseStatus; 10] = [
     CaseStatus::New,
     CaseStatus::Notified,
@@ -670,16 +883,48 @@ pub fn is_case_status(name: &str) -> bool {
     ALL_STATUSES.iter().any(|s| status_name(*s) == name)
 }
 
-/// Recently folded case timelines, bounded.
-struct CaseCache {
-    map: HashMap<String, (CaseTimeline, u64)>,
+/// A fold of one stream that the read store keeps in memory.
+trait StreamFold {
+    fn empty(stream: &str) -> Self;
+    fn fold_in(&mut self, ev: &Event);
+    /// Events folded in so far.
+    fn folded(&self) -> u64;
+}
+
+impl StreamFold for CaseTimeline {
+    fn empty(stream: &str) -> Self {
+        CaseTimeline::new(stream)
+    }
+    fn fold_in(&mut self, ev: &Event) {
+        self.apply(ev);
+    }
+    fn folded(&self) -> u64 {
+        self.steps.len() as u64
+    }
+}
+
+impl StreamFold for ComplaintTimeline {
+    fn empty(stream: &str) -> Self {
+        ComplaintTimeline::new(stream)
+    }
+    fn fold_in(&mut self, ev: &Event) {
+        self.apply(ev);
+    }
+    fn folded(&self) -> u64 {
+        self.steps.len() as u64
+    }
+}
+
+/// Recently folded streams, bounded.
+struct FoldCache<T> {
+    map: HashMap<String, (T, u64)>,
     clock: u64,
     bound: usize,
 }
 
-impl CaseCache {
+impl<T: StreamFold> FoldCache<T> {
     fn new(bound: usize) -> Self {
-        CaseCache {
+        FoldCache {
             map: HashMap::new(),
             clock: 0,
             bound: bound.max(1),
@@ -690,25 +935,24 @@ impl CaseCache {
         self.map.clear();
     }
 
-    /// The timeline of `stream` with every event before `version` folded
-    /// in, from memory or from `source`.
+    /// The fold of `stream` with every event before `version` in it, from
+    /// memory or from `source`.
     fn get_or_load(
         &mut self,
         stream: &StreamId,
         version: StreamVersion,
         source: &mut dyn CaseSource,
-    ) -> Result<&mut CaseTimeline, ReadStoreError> {
+    ) -> Result<&mut T, ReadStoreError> {
         self.clock += 1;
         let clock = self.clock;
         let key = stream.as_str();
         let cached_ok = self
             .map
             .get(key)
-            .is_some_and(|(t, _)| t.steps.len() as u64 == version.0);
+            .is_some_and(|(t, _)| t.folded() == version.0);
         if !cached_ok {
-            let timeline = if version.0 == 0 {
-                CaseTimeline::new(key)
-            } else {
+            let mut fold = T::empty(key);
+            if version.0 > 0 {
                 let events = source.events_before(stream, version).map_err(|reason| {
                     ReadStoreError::CaseSource {
                         stream: key.to_owned(),
@@ -726,22 +970,24 @@ impl CaseCache {
                         ),
                     });
                 }
-                CaseTimeline::fold(key, &events)
-            };
-            self.map.insert(key.to_owned(), (timeline, clock));
+                for ev in &events {
+                    fold.fold_in(ev);
+                }
+            }
+            self.map.insert(key.to_owned(), (fold, clock));
         }
-        let (timeline, touched) = self
+        let (fold, touched) = self
             .map
             .get_mut(key)
             .ok_or_else(|| ReadStoreError::Corrupt {
-                what: "case cache".to_owned(),
+                what: "fold cache".to_owned(),
                 reason: format!("{key} vanished"),
             })?;
         *touched = clock;
-        Ok(timeline)
+        Ok(fold)
     }
 
-    fn peek(&self, stream: &str) -> Option<&CaseTimeline> {
+    fn peek(&self, stream: &str) -> Option<&T> {
         self.map.get(stream).map(|(t, _)| t)
     }
 
@@ -764,15 +1010,17 @@ fn storage_error(path: &Path) -> impl Fn(rusqlite::Error) -> ReadStoreError + '_
     }
 }
 
-fn create_tables(conn: &Connection) -> Result<(), rusqlite::Error> {
+fn create_tables(conn: &Connection, fingerprint: &str) -> Result<(), rusqlite::Error> {
     conn.execute_batch(&format!(
         "BEGIN;
          DROP TABLE IF EXISTS meta;
          DROP TABLE IF EXISTS catalog_events;
          DROP TABLE IF EXISTS cases;
+         DROP TABLE IF EXISTS complaints;
          DROP TABLE IF EXISTS worklog;
          CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
          INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
+         INSERT INTO meta VALUES ('derived_with', '{fingerprint}');
          INSERT INTO meta VALUES ('next', '0');
          CREATE TABLE catalog_events (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL);
          CREATE TABLE cases (
@@ -780,16 +1028,21 @@ fn create_tables(conn: &Connection) -> Result<(), rusqlite::Error> {
             status TEXT NOT NULL,
             department TEXT,
             item_id TEXT,
-            item_version INTEGER,
             channel TEXT,
             accepted_at TEXT,
             accepted_on TEXT,
-            completed_at TEXT,
-            last_recorded_at TEXT NOT NULL,
-            steps INTEGER NOT NULL
+            summary TEXT NOT NULL
          ) WITHOUT ROWID;
          CREATE INDEX cases_by_department ON cases (department, accepted_on);
          CREATE INDEX cases_by_accepted ON cases (accepted_at);
+         CREATE TABLE complaints (
+            stream TEXT PRIMARY KEY,
+            case_stream TEXT,
+            department TEXT,
+            filed_on TEXT,
+            summary TEXT NOT NULL
+         ) WITHOUT ROWID;
+         CREATE INDEX complaints_by_case ON complaints (case_stream);
          CREATE TABLE worklog (
             department TEXT NOT NULL,
             day TEXT NOT NULL,

@@ -52,7 +52,7 @@ impl Default for TimeLimitPolicy {
 }
 
 /// Where a case stands against its time limit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeLimitStatus {
     /// 正常

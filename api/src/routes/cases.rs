@@ -32,7 +32,7 @@ pub const CATALOG_STREAM: &str = "catalog";
 const PAGE: usize = 1_000;
 
 /// The working-day calendar: `LEDGER_CALENDAR` if set, else the official one.
-pub(crate) fn calendar() -> Result<&'static WorkingDayCalendar, ApiError> {
+pub fn calendar() -> Result<&'static WorkingDayCalendar, ApiError> {
     static CALENDAR: OnceLock<Result<WorkingDayCalendar, String>> = OnceLock::new();
     CALENDAR
         .get_or_init(|| match std::env::var_os("LEDGER_CALENDAR") {
@@ -290,6 +290,13 @@ pub struct CaseSearch {
     pub accepted_from: Option<String>,
     /// Accepted before this day (`YYYY-MM-DD`, China time).
     pub accepted_before: Option<String>,
+    /// With a violation of this kind, judged now: `material_already_held`,
+    /// `material_not_published`, `too_many_review_layers`, `overdue`,
+    /// `completed_late`, `backfilled`, `stalled`, `post_check_missing`.
+    pub violation: Option<String>,
+    /// With this time-limit status, judged now: `on_track`, `at_risk`,
+    /// `overdue`, `completed_on_time`, `completed_late`.
+    pub time_limit: Option<String>,
     /// Rows to skip (default 0).
     pub offset: Option<usize>,
     /// Rows to return (default 50, at most 500).
@@ -304,8 +311,9 @@ pub struct CasePage {
     pub offset: usize,
     pub limit: usize,
     /// `{stream, status, status_label, department, item_id, item_version,
-    /// channel, accepted_at, completed_at, last_recorded_at, steps}`, most
-    /// recently accepted first.
+    /// item_name, channel, accepted_at, completed_at, deadline,
+    /// last_recorded_at, steps, time_limit_status, violations}` (the last
+    /// two judged now), most recently accepted first.
     #[schema(value_type = Vec<Object>)]
     pub cases: Vec<Value>,
 }
@@ -349,6 +357,16 @@ pub async fn search_cases(
         status: q.status.clone(),
         accepted_from: day("accepted_from", &q.accepted_from)?,
         accepted_before: day("accepted_before", &q.accepted_before)?,
+        violation: q
+            .violation
+            .as_deref()
+            .map(|v| named_value("violation", v))
+            .transpose()?,
+        time_limit: q
+            .time_limit
+            .as_deref()
+            .map(|v| named_value("time_limit", v))
+            .transpose()?,
     };
     if let Some(status) = &filter.status
         && !is_case_status(status)
@@ -393,14 +411,26 @@ pub async fn search_cases(
         }
     }
     let read = state.read_models().await?.read_store();
-    let (rows, total) = tokio::task::spawn_blocking(move || read.cases(&filter, offset, limit))
-        .await
-        .map_err(|e| ApiError::internal(format!("case search: {e}")))?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let now = Utc::now();
+    let (rows, total) =
+        tokio::task::spawn_blocking(move || read.cases(&filter, offset, limit, now))
+            .await
+            .map_err(|e| ApiError::internal(format!("case search: {e}")))?
+            .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(CasePage {
         total,
         offset,
         limit,
         cases: rows.iter().map(to_json).collect::<Result<_, _>>()?,
     }))
+}
+
+/// A snake-case enum value from a query parameter, or a 400 naming it.
+pub(crate) fn named_value<T: serde::de::DeserializeOwned>(
+    name: &str,
+    value: &str,
+) -> Result<T, ApiError> {
+    serde_json::from_value(Value::String(value.to_owned())).map_err(|_| {
+        ApiError::malformed(format!("{name} {value:?} is not one of the known values"))
+    })
 }

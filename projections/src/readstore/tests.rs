@@ -69,6 +69,11 @@ fn source(log: &Log) -> Source<'_> {
     }
 }
 
+/// A moment after every event of the sample log.
+fn now() -> chrono::DateTime<chrono::Utc> {
+    t("2026-03-10 12:00")
+}
+
 fn day(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("day")
 }
@@ -114,11 +119,9 @@ fn sample_log() -> Log {
         streams.push(c);
     }
     let mut complaint = StreamBuilder::new("complaint-001");
-    complaint.push(
-        schema::COMPLAINT_FILED,
-        json!({"case": "case-000"}),
-        "2026-03-05 15:00",
-    );
+    let mut filed = examples::payload(schema::COMPLAINT_FILED).expect("example");
+    filed["case"] = json!("case-000");
+    complaint.push(schema::COMPLAINT_FILED, filed, "2026-03-05 15:00");
     streams.push(complaint);
     let mut registry = StreamBuilder::new("registry");
     registry.push("token.issued", json!({}), "2026-03-02 08:00");
@@ -127,7 +130,7 @@ fn sample_log() -> Log {
 }
 
 fn open(dir: &tempfile::TempDir, name: &str) -> ReadStore {
-    ReadStore::open(&dir.path().join(name), Duration::hours(24)).expect("open")
+    ReadStore::open(&dir.path().join(name), ReadStoreConfig::official()).expect("open")
 }
 
 #[test]
@@ -311,7 +314,7 @@ fn a_file_of_another_schema_version_is_emptied() {
     assert_eq!(store.next_index(), 0);
     assert_eq!(
         store
-            .cases(&CaseFilter::default(), 0, 100)
+            .cases(&CaseFilter::default(), 0, 100, now())
             .expect("cases")
             .1,
         0
@@ -375,7 +378,9 @@ fn cases_are_found_by_status_department_item_and_acceptance_day() {
     let store = open(&dir, "r.sqlite");
     store.apply(&log.events, &mut source(&log)).expect("apply");
 
-    let (all, total) = store.cases(&CaseFilter::default(), 0, 100).expect("cases");
+    let (all, total) = store
+        .cases(&CaseFilter::default(), 0, 100, now())
+        .expect("cases");
     assert_eq!(total, 12);
     assert_eq!(all.len(), 12);
     let accepted: Vec<_> = all.iter().map(|c| c.accepted_at.clone()).collect();
@@ -387,7 +392,7 @@ fn cases_are_found_by_status_department_item_and_acceptance_day() {
         status: Some("completed".to_owned()),
         ..CaseFilter::default()
     };
-    let (rows, total) = store.cases(&completed, 0, 100).expect("cases");
+    let (rows, total) = store.cases(&completed, 0, 100, now()).expect("cases");
     assert_eq!(total, 6);
     assert!(
         rows.iter()
@@ -401,19 +406,122 @@ fn cases_are_found_by_status_department_item_and_acceptance_day() {
         item_id: Some("scjg-qysldj".to_owned()),
         ..CaseFilter::default()
     };
-    assert_eq!(store.cases(&on_the_third, 0, 100).expect("cases").1, 4);
+    assert_eq!(
+        store.cases(&on_the_third, 0, 100, now()).expect("cases").1,
+        4
+    );
 
-    let (page, total) = store.cases(&CaseFilter::default(), 10, 5).expect("page");
+    let (page, total) = store
+        .cases(&CaseFilter::default(), 10, 5, now())
+        .expect("page");
     assert_eq!((page.len(), total), (2, 12));
 
     let one = CaseFilter {
         stream: Some("case-00*".to_owned()),
         ..CaseFilter::default()
     };
-    assert_eq!(store.cases(&one, 0, 100).expect("prefix").1, 10);
+    assert_eq!(store.cases(&one, 0, 100, now()).expect("prefix").1, 10);
     let nobody = CaseFilter {
         department: Some("dept-none".to_owned()),
         ..CaseFilter::default()
     };
-    assert_eq!(store.cases(&nobody, 0, 100).expect("none").1, 0);
+    assert_eq!(store.cases(&nobody, 0, 100, now()).expect("none").1, 0);
+}
+
+#[test]
+fn cases_are_found_by_what_they_are_judged_at_a_moment() {
+    let log = sample_log();
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir, "r.sqlite");
+    store.apply(&log.events, &mut source(&log)).expect("apply");
+
+    // The item allows 3 working days: the six open cases, accepted on the
+    // 2nd to the 4th, are overdue on the 10th; none was on the 3rd.
+    let overdue = CaseFilter {
+        time_limit: Some(TimeLimitStatus::Overdue),
+        ..CaseFilter::default()
+    };
+    let (rows, total) = store.cases(&overdue, 0, 4, now()).expect("cases");
+    assert_eq!(total, 6);
+    assert_eq!(rows.len(), 4, "paged after judging");
+    assert!(
+        rows.iter()
+            .all(|r| r.violations.contains(&ViolationKind::Overdue))
+    );
+    assert_eq!(
+        store
+            .cases(&overdue, 0, 100, t("2026-03-03 12:00"))
+            .expect("cases")
+            .1,
+        0
+    );
+    // Backfilled notes on cases 0, 4 and 8.
+    let backfilled = CaseFilter {
+        violation: Some(ViolationKind::Backfilled),
+        ..CaseFilter::default()
+    };
+    let (rows, total) = store.cases(&backfilled, 0, 100, now()).expect("cases");
+    assert_eq!(total, 3);
+    let mut streams: Vec<_> = rows.iter().map(|r| r.stream.as_str()).collect();
+    streams.sort();
+    assert_eq!(streams, ["case-000", "case-004", "case-008"]);
+    // Summaries for dashboards, and one case's.
+    assert_eq!(
+        store
+            .case_summaries(&CaseFilter::default())
+            .expect("all")
+            .len(),
+        12
+    );
+    let one = store
+        .case_summary("case-003")
+        .expect("read")
+        .expect("there");
+    assert_eq!(one.steps, 2);
+    assert!(store.case_summary("case-999").expect("read").is_none());
+}
+
+#[test]
+fn complaints_are_kept_with_the_case_they_are_about() {
+    let log = sample_log();
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir, "r.sqlite");
+    store.apply(&log.events, &mut source(&log)).expect("apply");
+    let about = ComplaintFilter {
+        case: Some("case-000".to_owned()),
+        ..ComplaintFilter::default()
+    };
+    let found = store.complaints(&about).expect("complaints");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].stream, "complaint-001");
+    let none = ComplaintFilter {
+        case: Some("case-001".to_owned()),
+        ..ComplaintFilter::default()
+    };
+    assert!(store.complaints(&none).expect("complaints").is_empty());
+    let later = ComplaintFilter {
+        filed_from: Some(day("2026-03-06")),
+        ..ComplaintFilter::default()
+    };
+    assert!(store.complaints(&later).expect("complaints").is_empty());
+}
+
+#[test]
+fn another_calendar_means_a_rebuild() {
+    let log = sample_log();
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("r.sqlite");
+    {
+        let store = open(&dir, "r.sqlite");
+        store.apply(&log.events, &mut source(&log)).expect("apply");
+        assert!(store.next_index() > 0);
+    }
+    let mut config = ReadStoreConfig::official();
+    config.rules.stall_working_days += 1;
+    let store = ReadStore::open(&path, config).expect("open");
+    assert_eq!(
+        store.next_index(),
+        0,
+        "derived with other thresholds: emptied"
+    );
 }

@@ -45,7 +45,7 @@ pub async fn run(command: ProjectionsCommand) -> anyhow::Result<ExitCode> {
             let folded = rebuild(
                 store,
                 &building,
-                projections::RuleConfig::default().backfill_after,
+                api::projector::read_store_config()?,
                 move |at, of| {
                     let mut last = last_report.lock().unwrap_or_else(|e| e.into_inner());
                     if last.elapsed().as_secs_f64() >= 1.0 || at == of {
@@ -79,7 +79,7 @@ pub async fn run(command: ProjectionsCommand) -> anyhow::Result<ExitCode> {
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            let read = ReadStore::open(&path, projections::RuleConfig::default().backfill_after)?;
+            let read = ReadStore::open(&path, api::projector::read_store_config()?)?;
             let at = read.next_index();
             println!(
                 "read models at {at} of {size} log entries ({} behind)",
