@@ -9,8 +9,10 @@ use chrono::NaiveDate;
 use ledger::{Actor, Event, EventId, LeafHash, StreamVersion, Timestamp};
 use projections::calendar::local_date;
 use projections::demo::{self, DemoConfig, DemoData, DemoError, DepartmentKind};
+use projections::fairness::{self, FairnessConfig, FlagKind};
 use projections::rules::{self, RuleConfig, ViolationKind};
 use projections::schema::{self, Channel, SUPERVISORY_BODIES};
+use projections::summary::CaseSummary;
 use projections::timeline::CaseStatus;
 use projections::{CaseTimeline, Catalogue, WorkingDayCalendar};
 use serde_json::Value;
@@ -407,6 +409,34 @@ fn agent_cases_of_one_item_are_handled_faster_than_self_filed_ones() {
     );
     let (a, s) = (median(agent), median(own));
     assert!(a * 2.0 < s, "agent median {a}, self-filed median {s}");
+}
+
+#[test]
+fn the_fairness_report_flags_the_agent_favoured_item() {
+    let judged = judged();
+    let calendar = WorkingDayCalendar::official();
+    let config = RuleConfig::default();
+    let summaries: Vec<CaseSummary> = judged
+        .timelines
+        .iter()
+        .map(|t| {
+            let item = t
+                .accepted
+                .as_ref()
+                .and_then(|a| judged.catalogue.item(&a.item_id, a.item_version));
+            CaseSummary::of(t, item, &calendar, &config)
+        })
+        .collect();
+    let report = fairness::report(&summaries, &FairnessConfig::default());
+    // Agent cases are faster for the favoured item only: the other items'
+    // agent and self-filed cases take the same usual time.
+    let faster: BTreeSet<&str> = report
+        .flags
+        .iter()
+        .filter(|f| f.kind == FlagKind::AgentFaster)
+        .map(|f| f.item_id.as_str())
+        .collect();
+    assert_eq!(faster, BTreeSet::from(["bdc-zydj"]), "{:?}", report.flags);
 }
 
 #[test]
