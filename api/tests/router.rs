@@ -10,7 +10,7 @@ use serde_json::Value;
 use tower::ServiceExt as _;
 
 /// Every route the service serves, method and OpenAPI path template.
-const ROUTES: [(&str, &str); 26] = [
+const ROUTES: [(&str, &str); 38] = [
     ("post", "/v1/streams/{stream}/events"),
     ("get", "/v1/streams/{stream}/events"),
     ("get", "/v1/streams/{stream}/subscribe"),
@@ -20,6 +20,18 @@ const ROUTES: [(&str, &str); 26] = [
     ("get", "/v1/cases/{id}/timeline"),
     ("get", "/v1/worklogs/{department}/{day}"),
     ("get", "/v1/cases"),
+    ("get", "/v1/cases/{id}/query-code"),
+    ("get", "/v1/public/cases/{id}/status"),
+    ("get", "/v1/public/cases/{id}/qr.svg"),
+    ("get", "/v1/public/cases/{id}/qr.png"),
+    ("get", "/status"),
+    ("post", "/v1/applicants"),
+    ("get", "/v1/applicants/{ref}"),
+    ("delete", "/v1/applicants/{ref}"),
+    ("get", "/v1/scorecards"),
+    ("get", "/v1/fairness"),
+    ("get", "/v1/complaints"),
+    ("get", "/v1/complaints/{id}/timeline"),
     ("get", "/v1/log"),
     ("get", "/v1/proofs/inclusion"),
     ("get", "/v1/proofs/consistency"),

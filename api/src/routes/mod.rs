@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod applicants;
 pub mod cases;
+pub mod dashboards;
 pub mod events;
 pub mod ops;
 pub mod public;
@@ -42,6 +43,7 @@ complaint_handler, witness. The transparency endpoints, proofs and operations ne
     tags(
         (name = "events", description = "Append and read"),
         (name = "cases", description = "Case read models: timelines, time limits, rule checks, work logs"),
+        (name = "supervision", description = "Department scorecards, the fairness report, complaints and their timelines"),
         (name = "public", description = "办理进度查询: a case's progress by number and query code, QR codes (no sign-in)"),
         (name = "applicants", description = "Applicants' personal data, outside the log and erasable; every read recorded"),
         (name = "subscriptions", description = "Server-Sent Events"),
@@ -85,6 +87,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             applicants::erase_applicant
         ))
         .routes(routes!(cases::search_cases))
+        .routes(routes!(dashboards::scorecards))
+        .routes(routes!(dashboards::fairness_report))
+        .routes(routes!(dashboards::list_complaints))
+        .routes(routes!(dashboards::complaint_timeline))
         .routes(routes!(subscribe::subscribe_log))
         .routes(routes!(subscribe::subscribe_stream))
         .routes(routes!(transparency::log_info))
