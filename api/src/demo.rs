@@ -1,97 +1,264 @@
-//! The demo data set: one catalogue item and a few example cases, each a
-//! short timeline whose payloads fit the `projections` schemas. Loaded by
-//! `ledger init --demo` and `ledger serve --demo`; loading twice adds nothing.
+//! Loads the demo data set ([`projections::demo`]) into a ledger: what
+//! `ledger init --demo` and `ledger serve --demo` do.
+//!
+//! The data set is generated for the months up to today (China time) and
+//! appended in the order it was recorded, so the log reads as if the
+//! departments had written it as they worked: the store is opened with a
+//! manual clock ([`ledger::Clock::manual`]), and for each recording time
+//! the clock is set to it and that time's events are appended together —
+//! one request per stream, `no_stream` / exact expected versions, all at
+//! once so that group commit takes them in one transaction. Steps of today
+//! that lie after now are left out. The departments are registered first
+//! (`department.registered`, as the admin endpoint does). The events are
+//! unsigned, which the ledger accepts.
+//!
+//! Loading twice adds nothing: a log with a `catalog` stream already has
+//! the demo (or a real catalogue, which the demo must not mix with). A log
+//! with anything recorded after the demo's history begins is refused: the
+//! store never lets server time run backwards, so the demo's past would be
+//! stamped with the later time.
+//!
+//! Deliberately not here: generating the data (that is `projections`), or
+//! keeping the manual clock once the demo is in (it is released on return).
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use ledger::{
-    Actor, ActorId, AppendRequest, EventType, ExpectedVersion, ProposedEvent, Store, StreamId,
-    Timestamp,
+    Actor, ActorId, AppendRequest, EventType, ExpectedVersion, LogIndex, ManualClock,
+    ProposedEvent, Store, StreamId, StreamVersion, Timestamp,
 };
-use projections::schema::{ACCEPTED, DECIDED, ITEM_PUBLISHED, MATERIALS_NOTIFIED, REVIEWED};
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use projections::calendar::local_date;
+use projections::demo::{self, DemoConfig, DemoData, DemoError, DemoEvent};
+use serde_json::json;
 
-/// The demo cases' streams.
+use crate::auth::DEPARTMENT_REGISTERED;
+use crate::state::admin_actor;
+
+/// The first demo cases' streams (every demo has at least these when it
+/// has three cases or more); the first is an ordinary 企业设立登记.
 pub const DEMO_CASES: [&str; 3] = ["case-demo-0001", "case-demo-0002", "case-demo-0003"];
 
-/// The department that handles the demo cases.
+/// The department of the first demo case.
 pub const DEMO_DEPARTMENT: &str = "dept-market";
 
-/// The catalogue item the demo cases are accepted under (企业设立登记).
-pub const DEMO_ITEM: &str = "scjg-qysldj";
+/// The catalogue item the first demo case is accepted under (企业设立登记).
+pub const DEMO_ITEM: &str = demo::MODEL_ITEM;
 
-/// A pseudonymous applicant reference for a demo case: in a real
-/// deployment a keyed hash of the applicant's identity; here a hash of the
-/// case name, so that no one's data is involved.
-fn applicant_ref(case: &str) -> String {
-    hex::encode(Sha256::digest(format!("demo-applicant:{case}").as_bytes()))
+/// How many cases `--demo` loads unless told otherwise.
+pub const DEFAULT_DEMO_CASES: usize = DemoConfig::DEFAULT_CASES;
+
+/// The subject the demo's registry events name as the administrator.
+const LOADER: &str = "demo-loader";
+
+/// Why the demo could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DemoLoadError {
+    #[error("demo data: {0}")]
+    Generate(#[from] DemoError),
+    #[error("appending the demo: {0}")]
+    Ledger(#[from] ledger::Error),
+    #[error(
+        "the demo goes into a new data directory: this log's last entry was recorded at {last}, \
+         after the demo's history begins ({first})"
+    )]
+    LogNotEmpty { last: String, first: String },
 }
 
-fn actor() -> Result<Actor, ledger::Error> {
-    Ok(Actor {
-        department: ActorId::new(DEMO_DEPARTMENT)?,
-        officer: Some(ActorId::new("officer-1")?),
-    })
+/// What [`load_demo`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DemoOutcome {
+    /// The log already has a catalogue: nothing added.
+    AlreadyThere,
+    Loaded(DemoLoaded),
 }
 
-async fn append_new(
+/// A loaded demo, counted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DemoLoaded {
+    pub cases: usize,
+    pub complaints: usize,
+    /// Events appended, the departments' registrations included.
+    pub events: usize,
+    /// Distinct recording times (one clock setting and one round of appends each).
+    pub steps: usize,
+    pub elapsed: Duration,
+}
+
+/// Loads a demo of `cases` cases ending today into `store`, whose clock
+/// `clock` sets; releases the clock when done (or failed).
+pub async fn load_demo(
     store: &Arc<dyn Store>,
-    stream: &str,
-    steps: &[(&str, Value)],
-) -> Result<(), ledger::Error> {
-    let stream = StreamId::new(stream)?;
-    let events = steps
+    clock: ManualClock,
+    cases: usize,
+) -> Result<DemoOutcome, DemoLoadError> {
+    let started = Instant::now();
+    if store
+        .stream_version(&StreamId::new("catalog")?)
+        .await?
+        .is_some()
+    {
+        tracing::info!("demo: the log already has a catalogue; nothing added");
+        return Ok(DemoOutcome::AlreadyThere);
+    }
+    let today = local_date(Utc::now());
+    let data = demo::generate(&DemoConfig {
+        cases,
+        ..DemoConfig::ending(today)
+    })?;
+    let generated = started.elapsed();
+    let now = Utc::now();
+    let events: Vec<&DemoEvent> = data
+        .events
         .iter()
-        .map(|(t, payload)| {
-            Ok(ProposedEvent::new(
-                stream.clone(),
-                EventType::new(t)?,
-                Timestamp::now(),
-                actor()?,
-                payload.as_object().cloned().unwrap_or_default(),
-            ))
-        })
-        .collect::<Result<Vec<_>, ledger::Error>>()?;
-    let request = AppendRequest {
-        stream,
-        expected: ExpectedVersion::NoStream,
-        events,
+        .filter(|e| e.recorded_at <= now)
+        .collect();
+    let Some(first) = events.first().map(|e| e.recorded_at) else {
+        return Ok(DemoOutcome::AlreadyThere);
     };
-    match store.append(request).await {
-        Ok(_) | Err(ledger::Error::WrongExpectedVersion { .. }) => Ok(()), // already there
-        Err(e) => Err(e),
+    refuse_a_later_log(store, first).await?;
+    tracing::info!(
+        cases = data.cases.len(),
+        complaints = data.complaints.len(),
+        events = events.len(),
+        from = %first,
+        generated_ms = generated.as_millis() as u64,
+        "demo: loading"
+    );
+
+    let mut next_version: HashMap<StreamId, u64> = HashMap::new();
+    let registry = StreamId::registry();
+    if let Some(v) = store.stream_version(&registry).await? {
+        next_version.insert(registry.clone(), v.0 + 1);
+    }
+    clock.set(first);
+    let registrations = registrations(&data, first)?;
+    let mut appended = registrations.len();
+    append_step(store, &mut next_version, vec![(registry, registrations)]).await?;
+
+    let total = events.len();
+    let mut steps = 0;
+    let mut reported = 0;
+    let mut rest = &events[..];
+    while let Some(head) = rest.first() {
+        let at = head.recorded_at;
+        let n = rest.iter().take_while(|e| e.recorded_at == at).count();
+        let (step, later) = rest.split_at(n);
+        rest = later;
+        clock.set(at);
+        let mut by_stream: Vec<(StreamId, Vec<ProposedEvent>)> = Vec::new();
+        for e in step {
+            let proposed = proposed(e);
+            match by_stream.iter_mut().find(|(s, _)| *s == e.stream) {
+                Some((_, list)) => list.push(proposed),
+                None => by_stream.push((e.stream.clone(), vec![proposed])),
+            }
+        }
+        append_step(store, &mut next_version, by_stream).await?;
+        appended += n;
+        steps += 1;
+        let done = total - rest.len();
+        if done * 10 / total > reported {
+            reported = done * 10 / total;
+            tracing::info!("demo: {done}/{total} events ({}0 %)", reported);
+        }
+    }
+    clock.release();
+    let loaded = DemoLoaded {
+        cases: data.cases.len(),
+        complaints: data.complaints.len(),
+        events: appended,
+        steps,
+        elapsed: started.elapsed(),
+    };
+    tracing::info!(
+        cases = loaded.cases,
+        complaints = loaded.complaints,
+        events = loaded.events,
+        steps = loaded.steps,
+        seconds = loaded.elapsed.as_secs_f64(),
+        "demo: loaded"
+    );
+    Ok(DemoOutcome::Loaded(loaded))
+}
+
+/// Refuses a log whose last entry was recorded after `first`.
+async fn refuse_a_later_log(
+    store: &Arc<dyn Store>,
+    first: DateTime<Utc>,
+) -> Result<(), DemoLoadError> {
+    let size = store.size().await?;
+    if size == 0 {
+        return Ok(());
+    }
+    let last = store.read_log(LogIndex(size - 1), 1).await?;
+    match last.first() {
+        Some(e) if e.event.recorded_at.datetime() > first => Err(DemoLoadError::LogNotEmpty {
+            last: e.event.recorded_at.to_string(),
+            first: Timestamp::from_datetime(first).to_string(),
+        }),
+        _ => Ok(()),
     }
 }
 
-/// Appends the catalogue item (1 event) and the demo cases (4 events each)
-/// unless they are already there.
-pub async fn append_demo(store: &Arc<dyn Store>) -> Result<(), ledger::Error> {
-    append_new(
-        store,
-        "catalog",
-        &[(ITEM_PUBLISHED, projections::examples::service_item())],
+/// The departments' registrations, as the admin endpoint writes them.
+fn registrations(data: &DemoData, at: DateTime<Utc>) -> Result<Vec<ProposedEvent>, ledger::Error> {
+    let actor = admin_actor(Some(ActorId::new(LOADER)?));
+    data.departments
+        .iter()
+        .map(|d| {
+            let payload = json!({"department": d.id, "name": d.name});
+            Ok(ProposedEvent::new(
+                StreamId::registry(),
+                EventType::new(DEPARTMENT_REGISTERED)?,
+                Timestamp::from_datetime(at),
+                actor.clone(),
+                payload.as_object().cloned().unwrap_or_default(),
+            ))
+        })
+        .collect()
+}
+
+fn proposed(e: &DemoEvent) -> ProposedEvent {
+    ProposedEvent::new(
+        e.stream.clone(),
+        e.event_type.clone(),
+        Timestamp::from_datetime(e.occurred_at),
+        Actor {
+            department: e.department.clone(),
+            officer: e.officer.clone(),
+        },
+        e.payload.clone(),
     )
-    .await?;
-    for case in DEMO_CASES {
-        let steps = [
-            (
-                MATERIALS_NOTIFIED,
-                json!({"item_id": DEMO_ITEM, "item_version": 1,
-                       "materials": ["公司登记（备案）申请书", "公司章程", "住所使用证明"]}),
-            ),
-            (
-                ACCEPTED,
-                json!({"item_id": DEMO_ITEM, "item_version": 1, "channel": "window",
-                       "first_contact_officer": "officer-1", "applicant_ref": applicant_ref(case)}),
-            ),
-            (REVIEWED, json!({"layer": 1, "opinion": "同意"})),
-            (
-                DECIDED,
-                json!({"decision": "准予", "basis": "《中华人民共和国市场主体登记管理条例》"}),
-            ),
-        ];
-        append_new(store, case, &steps).await?;
+}
+
+/// Appends one recording time's events, a request per stream, all at once.
+async fn append_step(
+    store: &Arc<dyn Store>,
+    next_version: &mut HashMap<StreamId, u64>,
+    by_stream: Vec<(StreamId, Vec<ProposedEvent>)>,
+) -> Result<(), ledger::Error> {
+    let requests: Vec<AppendRequest> = by_stream
+        .into_iter()
+        .map(|(stream, events)| {
+            let next = next_version.get(&stream).copied().unwrap_or(0);
+            next_version.insert(stream.clone(), next + events.len() as u64);
+            AppendRequest {
+                expected: match next {
+                    0 => ExpectedVersion::NoStream,
+                    n => ExpectedVersion::Exact(StreamVersion(n - 1)),
+                },
+                stream,
+                events,
+            }
+        })
+        .collect();
+    let results = futures::future::join_all(requests.into_iter().map(|r| store.append(r))).await;
+    for r in results {
+        r?;
     }
     Ok(())
 }
@@ -99,14 +266,99 @@ pub async fn append_demo(store: &Arc<dyn Store>) -> Result<(), ledger::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ledger::Clock;
+    use ledger::datadir::DataDir;
+    use ledger::store::sqlite::SqliteConfig;
 
-    #[test]
-    fn demo_payloads_fit_the_schemas() {
-        let item = projections::examples::service_item();
-        projections::schema::validate_in_stream("catalog", ITEM_PUBLISHED, &item).expect("item");
-        let accepted = json!({"item_id": DEMO_ITEM, "item_version": 1, "channel": "window",
-            "first_contact_officer": "officer-1", "applicant_ref": applicant_ref("case-demo-0001")});
-        projections::schema::validate_in_stream("case-demo-0001", ACCEPTED, &accepted)
-            .expect("accepted");
+    #[tokio::test]
+    async fn the_demo_is_recorded_at_its_own_times_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::open_or_init(dir.path(), Some("demo.example/log")).expect("dir");
+        let (clock, hand) = Clock::manual();
+        let sqlite = data
+            .open_store(SqliteConfig {
+                clock,
+                ..SqliteConfig::default()
+            })
+            .expect("store");
+        let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+        let outcome = load_demo(&store, hand, 60).await.expect("loads");
+        let DemoOutcome::Loaded(loaded) = outcome else {
+            panic!("loaded: {outcome:?}")
+        };
+        assert_eq!(loaded.cases, 60);
+        let size = store.size().await.expect("size");
+        assert_eq!(size, loaded.events as u64);
+        let log = store
+            .read_log(LogIndex(0), size as usize)
+            .await
+            .expect("log");
+        // The departments first, then months of history in recorded order,
+        // nothing in the future.
+        assert_eq!(log[0].event.event_type.as_str(), DEPARTMENT_REGISTERED);
+        let first = log[0].event.recorded_at.datetime();
+        assert!(Utc::now() - first > chrono::Duration::days(150), "{first}");
+        for pair in log.windows(2) {
+            assert!(pair[0].event.recorded_at <= pair[1].event.recorded_at);
+        }
+        assert!(log.last().expect("last").event.recorded_at.datetime() <= Utc::now());
+        // Most steps are recorded within minutes of the work.
+        let prompt = log
+            .iter()
+            .filter(|e| {
+                e.event.recorded_at.datetime() - e.event.occurred_at.datetime()
+                    < chrono::Duration::hours(1)
+            })
+            .count();
+        assert!(prompt * 10 > log.len() * 8, "{prompt} of {}", log.len());
+        for case in DEMO_CASES {
+            let v = store
+                .stream_version(&StreamId::new(case).expect("id"))
+                .await
+                .expect("version");
+            assert!(v.is_some(), "{case}");
+        }
+
+        // Again: nothing added (and the new clock is released on return).
+        let (_, hand) = Clock::manual();
+        assert_eq!(
+            load_demo(&store, hand, 60).await.expect("again"),
+            DemoOutcome::AlreadyThere
+        );
+        assert_eq!(store.size().await.expect("size"), size);
+        sqlite.close();
+    }
+
+    #[tokio::test]
+    async fn a_log_with_recent_entries_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::open_or_init(dir.path(), Some("demo.example/log")).expect("dir");
+        let (clock, hand) = Clock::manual();
+        let sqlite = data
+            .open_store(SqliteConfig {
+                clock,
+                ..SqliteConfig::default()
+            })
+            .expect("store");
+        let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+        let stream = StreamId::new("notes-1").expect("id");
+        store
+            .append(AppendRequest {
+                stream: stream.clone(),
+                expected: ExpectedVersion::NoStream,
+                events: vec![ProposedEvent::new(
+                    stream,
+                    EventType::new("note.written").expect("type"),
+                    Timestamp::now(),
+                    admin_actor(None),
+                    serde_json::Map::new(),
+                )],
+            })
+            .await
+            .expect("append");
+        let err = load_demo(&store, hand, 20).await.expect_err("refused");
+        assert!(matches!(err, DemoLoadError::LogNotEmpty { .. }), "{err}");
+        assert_eq!(store.size().await.expect("size"), 1);
+        sqlite.close();
     }
 }

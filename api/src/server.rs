@@ -32,8 +32,10 @@ pub struct ServeConfig {
     /// The checkpoint origin on first start (default
     /// [`ledger::datadir::DEFAULT_ORIGIN`]); must match later.
     pub origin: Option<String>,
-    /// Load the demo cases.
+    /// Load the demo data set (once; see [`crate::demo`]).
     pub demo: bool,
+    /// How many demo cases (default [`crate::demo::DEFAULT_DEMO_CASES`]).
+    pub demo_cases: usize,
     pub settings: Settings,
 }
 
@@ -55,6 +57,11 @@ pub enum ServeError {
     AdminToken { path: PathBuf, reason: String },
     #[error("recording the admin token: {detail}")]
     Bootstrap { detail: String },
+    #[error(transparent)]
+    Demo {
+        #[from]
+        source: crate::demo::DemoLoadError,
+    },
     #[error("read models: {detail}")]
     ReadModels { detail: String },
     #[error("personal data: {source}")]
@@ -76,10 +83,20 @@ impl Service {
     /// Opens or initialises `config.data` and builds the service state.
     pub async fn open(config: ServeConfig) -> Result<Service, ServeError> {
         let dir = DataDir::open_or_init(&config.data, config.origin.as_deref())?;
-        let store = dir.open_store(SqliteConfig::default())?;
+        // The demo is recorded at its own times, by a clock it sets.
+        let (clock, demo_clock) = if config.demo {
+            let (clock, hand) = ledger::Clock::manual();
+            (clock, Some(hand))
+        } else {
+            (ledger::Clock::system(), None)
+        };
+        let store = dir.open_store(SqliteConfig {
+            clock,
+            ..SqliteConfig::default()
+        })?;
         let shared: Arc<dyn Store> = Arc::new(store.clone());
-        if config.demo {
-            crate::demo::append_demo(&shared).await?;
+        if let Some(hand) = demo_clock {
+            crate::demo::load_demo(&shared, hand, config.demo_cases).await?;
         }
         let token_path = config.data.join("admin.token");
         let (token, created) = admin_token(&token_path)?;

@@ -222,7 +222,7 @@ async fn the_demo_data_fits_the_schemas_and_has_timelines() {
         .get("/v1/cases/demo-0001/timeline", Some(&svc.admin))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["timeline"]["status"], "decided");
+    assert_eq!(r.body["timeline"]["status"], "delivered");
     assert_eq!(r.body["item"]["item_id"], "scjg-qysldj");
     assert!(r.body["time_limit"]["deadline"].is_string(), "{}", r.body);
     // Every demo event passes the same validation as an append.

@@ -381,7 +381,8 @@ async fn inclusion_and_consistency_proofs_verify_with_the_ledger_functions() {
 #[tokio::test]
 async fn checkpoint_and_tiles_rebuild_the_tree() {
     let svc = TestService::start_with(common::test_settings(), true).await;
-    let dept = svc.department("dept-market").await;
+    // A department the demo has not registered.
+    let dept = svc.department("dept-tiles").await;
     let r = svc
         .post(
             "/v1/streams/case-tiles/events",

@@ -183,10 +183,7 @@ mod tests {
         hand.release();
         store.append(one_event("s-4")).await.unwrap();
         let log = store.read_log(crate::LogIndex(0), 10).await.unwrap();
-        let recorded: Vec<_> = log
-            .iter()
-            .map(|e| e.event.recorded_at.datetime())
-            .collect();
+        let recorded: Vec<_> = log.iter().map(|e| e.event.recorded_at.datetime()).collect();
         assert_eq!(recorded[..3], [t1, t1, t1 + Duration::hours(2)]);
         assert!(close_to_now(&log[3].event.recorded_at));
         sqlite.close();

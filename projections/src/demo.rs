@@ -30,7 +30,7 @@
 //! - Agent-filed cases of [`catalogue::AGENT_FAVOURED`] handled much faster
 //!   than self-filed ones (for the fairness report to flag).
 //! - Complaints about ≈ 1 % of the cases, mostly the ones that went wrong.
-//! - Recording times: each step is recorded on a ten-minute grid shortly
+//! - Recording times: each step is recorded on a 15-minute grid shortly
 //!   after it was done (the loader sets the store's clock per grid point);
 //!   about 1 % of steps are recorded days later (backfilled), more in the
 //!   departments that lag.
@@ -127,7 +127,7 @@ pub struct DemoEvent {
     pub event_type: EventType,
     /// When the work was done.
     pub occurred_at: DateTime<Utc>,
-    /// When the ledger is to record it (a ten-minute grid point).
+    /// When the ledger is to record it (a point of a 15-minute grid).
     pub recorded_at: DateTime<Utc>,
     pub department: ActorId,
     /// `None` for steps recorded by a system (an online submission).

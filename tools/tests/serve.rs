@@ -121,6 +121,8 @@ async fn start_up_contract_flags_env_and_toml() {
             "--listen",
             "127.0.0.1:0",
             "--demo",
+            "--demo-cases",
+            "20",
             "--origin",
             "serve.example/log",
         ],
@@ -144,9 +146,10 @@ async fn start_up_contract_flags_env_and_toml() {
             .expect("key")
             .starts_with("serve.example/log+")
     );
-    // 13 demo events (a catalogue item, three cases of four) and the admin
-    // token's registry event.
-    assert_eq!(info["size"], 14);
+    // The demo (departments, catalogue, 20 cases) and the admin token's
+    // registry event.
+    let size = info["size"].clone();
+    assert!(size.as_u64().is_some_and(|s| s > 20 * 4), "{size}");
     let (status, page) = get(
         &client,
         format!("{}/v1/streams/case-demo-0002/events", server.base),
@@ -154,7 +157,7 @@ async fn start_up_contract_flags_env_and_toml() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(page["events"].as_array().expect("events").len(), 4);
+    assert!(page["events"].as_array().expect("events").len() >= 2);
     assert!(server.stop().success());
 
     // Second start, configured by environment and a TOML file: the token is
@@ -177,7 +180,7 @@ async fn start_up_contract_flags_env_and_toml() {
     assert_eq!(admin_token(&data), token);
     let (status, info) = get(&client, format!("{}/v1/log", server.base), None).await;
     assert_eq!(status, 200);
-    assert_eq!(info["size"], 14);
+    assert_eq!(info["size"], size);
     let (status, _) = get(
         &client,
         format!("{}/v1/log/entries", server.base),
@@ -379,6 +382,8 @@ async fn a_ledger_witness_process_cosigns_the_served_checkpoint() {
             "--listen",
             "127.0.0.1:0",
             "--demo",
+            "--demo-cases",
+            "20",
             "--witness-interval",
             "1",
         ],

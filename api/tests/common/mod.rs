@@ -26,6 +26,10 @@ pub struct TestService {
     _dir: tempfile::TempDir,
 }
 
+/// Demo cases loaded by a test service started with the demo (few enough
+/// that the whole log fits one 256-entry tile).
+pub const DEMO_TEST_CASES: usize = 12;
+
 pub fn test_settings() -> Settings {
     Settings {
         body_limit: 256 * 1024,
@@ -103,6 +107,7 @@ impl TestService {
             data: dir.path().join("data"),
             origin: Some("test.example/ledger".into()),
             demo,
+            demo_cases: DEMO_TEST_CASES,
             settings: settings.clone(),
         })
         .await

@@ -6,10 +6,10 @@
 //! into the evening (overtime happens); nothing here crosses midnight.
 //!
 //! Recording ticks: department systems are taken to write their work log
-//! within ten minutes of the work, so every `recorded_at` is one of a fixed
-//! grid of instants (one per ten minutes, at an irregular second). The
-//! loader sets the store's clock once per tick and appends everything of
-//! that tick together.
+//! within a quarter of an hour of the work, so every `recorded_at` is one
+//! of a fixed grid of instants (one per 15 minutes, at an irregular
+//! second). The loader sets the store's clock once per tick and appends
+//! everything of that tick together.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Timelike, Utc};
 
@@ -22,7 +22,7 @@ const OFFICE_SECONDS: i64 = (MORNING.1 - MORNING.0) + (AFTERNOON.1 - AFTERNOON.0
 /// Longest stretch of days without a working day (Spring Festival is 9).
 const MAX_GAP_DAYS: u32 = 40;
 /// The recording grid.
-const TICK_SECONDS: i64 = 600;
+const TICK_SECONDS: i64 = 900;
 
 /// `day` at `seconds` after midnight, China time.
 pub(super) fn china(day: NaiveDate, seconds: i64) -> DateTime<Utc> {

@@ -47,7 +47,7 @@ enum Command {
     ///
     /// Example: ledger witness --name supervision.example/w1 --log "$(cat data/ledger.pub)"
     Witness(witness::WitnessArgs),
-    /// Initialise a data directory (ledger key 0600, store), optionally with demo cases.
+    /// Initialise a data directory (ledger key 0600, store), optionally with the demo data set.
     ///
     /// Example: ledger init --data ./data --demo
     Init {
@@ -56,9 +56,13 @@ enum Command {
         /// Checkpoint origin (the log's name); kept once chosen.
         #[arg(long, env = "LEDGER_ORIGIN")]
         origin: Option<String>,
-        /// Append a few example cases.
+        /// Load the demo data set: a city's departments, service catalogue,
+        /// and months of cases and complaints up to today.
         #[arg(long)]
         demo: bool,
+        /// How many demo cases (default 10000).
+        #[arg(long, env = "LEDGER_DEMO_CASES", default_value_t = api::demo::DEFAULT_DEMO_CASES)]
+        demo_cases: usize,
     },
     /// The persisted read models: rebuild them from the log, or see how far behind they are.
     ///
@@ -100,12 +104,35 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(args).await,
         Command::Witness(args) => witness::run(args).await,
         Command::Projections { action } => projections_cmd::run(action).await,
-        Command::Init { data, origin, demo } => {
+        Command::Init {
+            data,
+            origin,
+            demo,
+            demo_cases,
+        } => {
             let dir = DataDir::open_or_init(&data, origin.as_deref())?;
-            let store = dir.open_store(SqliteConfig::default())?;
+            // The demo is recorded at its own times, by a clock it sets.
+            let (clock, hand) = ledger::Clock::manual();
+            let store = dir.open_store(SqliteConfig {
+                clock,
+                ..SqliteConfig::default()
+            })?;
             if demo {
                 let shared: Arc<dyn Store> = Arc::new(store.clone());
-                api::demo::append_demo(&shared).await?;
+                match api::demo::load_demo(&shared, hand, demo_cases).await? {
+                    api::demo::DemoOutcome::Loaded(l) => println!(
+                        "demo:           {} cases, {} complaints, {} events in {:.1} s",
+                        l.cases,
+                        l.complaints,
+                        l.events,
+                        l.elapsed.as_secs_f64()
+                    ),
+                    api::demo::DemoOutcome::AlreadyThere => {
+                        println!("demo:           already there; nothing added")
+                    }
+                }
+            } else {
+                hand.release();
             }
             store.checkpoint_now().await?;
             println!("data directory: {}", data.display());

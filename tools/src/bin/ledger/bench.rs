@@ -223,6 +223,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             data: dir.path().join("data"),
             origin: None,
             demo: false,
+            demo_cases: api::demo::DEFAULT_DEMO_CASES,
             settings: Settings {
                 rate_limit: 0.0,
                 ..Settings::default()

@@ -25,9 +25,13 @@ pub struct ServeArgs {
     /// Checkpoint origin on first start (default ledger.localhost/public-service-log).
     #[arg(long, env = "LEDGER_ORIGIN")]
     origin: Option<String>,
-    /// Load the demo cases.
+    /// Load the demo data set on first start (a city's departments,
+    /// catalogue, and months of cases and complaints up to today).
     #[arg(long, env = "LEDGER_DEMO")]
     demo: bool,
+    /// How many demo cases (default 10000).
+    #[arg(long, env = "LEDGER_DEMO_CASES")]
+    demo_cases: Option<usize>,
     /// TOML file with any of these settings (snake_case keys).
     #[arg(long, env = "LEDGER_CONFIG")]
     config: Option<PathBuf>,
@@ -63,6 +67,7 @@ struct FileConfig {
     listen: Option<String>,
     origin: Option<String>,
     demo: Option<bool>,
+    demo_cases: Option<usize>,
     body_limit: Option<usize>,
     request_timeout: Option<u64>,
     rate_limit: Option<f64>,
@@ -125,6 +130,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| PathBuf::from("./data")),
         origin: args.origin.or(file.origin),
         demo: args.demo || file.demo.unwrap_or(false),
+        demo_cases: args
+            .demo_cases
+            .or(file.demo_cases)
+            .unwrap_or(api::demo::DEFAULT_DEMO_CASES),
         settings,
     };
     let data = config.data.clone();
