@@ -112,12 +112,17 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             let dir = DataDir::open_or_init(&data, origin.as_deref())?;
             // The demo is recorded at its own times, by a clock it sets.
-            let (clock, hand) = ledger::Clock::manual();
+            let (clock, demo_clock) = if demo {
+                let (clock, hand) = ledger::Clock::manual();
+                (clock, Some(hand))
+            } else {
+                (ledger::Clock::system(), None)
+            };
             let store = dir.open_store(SqliteConfig {
                 clock,
                 ..SqliteConfig::default()
             })?;
-            if demo {
+            if let Some(hand) = demo_clock {
                 let shared: Arc<dyn Store> = Arc::new(store.clone());
                 match api::demo::load_demo(&shared, hand, demo_cases).await? {
                     api::demo::DemoOutcome::Loaded(l) => println!(
@@ -131,8 +136,6 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                         println!("demo:           already there; nothing added")
                     }
                 }
-            } else {
-                hand.release();
             }
             store.checkpoint_now().await?;
             println!("data directory: {}", data.display());
