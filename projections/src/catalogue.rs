@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 
 use ledger::{Event, EventId, Timestamp};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::schema::{self, DomainEvent, ServiceItem};
 
@@ -46,8 +45,7 @@ impl Catalogue {
 
     /// Applies one event of the `catalog` stream.
     pub fn apply(&mut self, ev: &Event) {
-        let payload = Value::Object(ev.payload.clone());
-        let Ok(Some(parsed)) = schema::parse(ev.event_type.as_str(), &payload) else {
+        let Ok(Some(parsed)) = schema::parse_object(ev.event_type.as_str(), &ev.payload) else {
             return;
         };
         match parsed {

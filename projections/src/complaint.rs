@@ -210,8 +210,7 @@ impl ComplaintTimeline {
     pub fn apply(&mut self, ev: &Event) {
         self.steps.push(step_of(ev));
         self.last_recorded_at = Some(ev.recorded_at.clone());
-        let payload = Value::Object(ev.payload.clone());
-        let Ok(Some(parsed)) = schema::parse(ev.event_type.as_str(), &payload) else {
+        let Ok(Some(parsed)) = schema::parse_object(ev.event_type.as_str(), &ev.payload) else {
             return;
         };
         let at = ev.occurred_at.clone();

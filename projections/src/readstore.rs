@@ -75,6 +75,15 @@ impl ReadStoreConfig {
 /// is folded again from its stream through [`CaseSource`].
 const CASE_CACHE: usize = 20_000;
 
+/// How the file is written.
+#[derive(Clone, Copy)]
+enum Journal {
+    /// Write-ahead log: readers never wait, a crash loses nothing committed.
+    Wal,
+    /// None: a one-pass rebuild into a file thrown away if it fails.
+    Off,
+}
+
 /// What can go wrong with the read store.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -229,11 +238,41 @@ impl ReadStore {
     /// another schema version, or derived with another calendar or other
     /// thresholds, is emptied, to be rebuilt from the log.
     pub fn open(path: &Path, config: ReadStoreConfig) -> Result<Self, ReadStoreError> {
+        Self::open_with(path, config, Journal::Wal)
+    }
+
+    /// Creates a read store at `path` (which must not exist) to be filled
+    /// in one pass and then opened with [`Self::open`]: no journal and no
+    /// syncing, since a rebuild that fails or is interrupted is thrown
+    /// away whole, never resumed. Not for a store that serves reads.
+    pub fn create_for_rebuild(
+        path: &Path,
+        config: ReadStoreConfig,
+    ) -> Result<Self, ReadStoreError> {
+        if path.exists() {
+            return Err(ReadStoreError::Storage {
+                path: path.to_owned(),
+                source: rusqlite::Error::InvalidPath(path.to_owned()),
+            });
+        }
+        Self::open_with(path, config, Journal::Off)
+    }
+
+    fn open_with(
+        path: &Path,
+        config: ReadStoreConfig,
+        journal: Journal,
+    ) -> Result<Self, ReadStoreError> {
         let storage = storage_error(path);
         let conn = Connection::open(path).map_err(&storage)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
-        )
+        conn.execute_batch(match journal {
+            Journal::Wal => {
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;"
+            }
+            Journal::Off => {
+                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-65536;"
+            }
+        })
         .map_err(&storage)?;
         let version: Option<u32> = conn
             .query_row(
@@ -300,6 +339,17 @@ impl ReadStore {
         w.complaints = FoldCache::new(cases);
         drop(w);
         self
+    }
+
+    /// Takes the folds kept in memory out of the store (which will fold
+    /// them again from the source as needed), so the caller can free them
+    /// where it suits it.
+    pub fn take_caches(&self) -> impl Send + 'static {
+        let mut w = self.lock_writer();
+        let bound = w.cases.bound;
+        let cases = std::mem::replace(&mut w.cases, FoldCache::new(bound));
+        let complaints = std::mem::replace(&mut w.complaints, FoldCache::new(bound));
+        (cases, complaints)
     }
 
     /// Where the store stands.

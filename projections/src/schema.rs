@@ -795,11 +795,36 @@ pub fn validate_in_stream(
 
 /// Parses a payload of a known type; `Ok(None)` for other types.
 pub fn parse(event_type: &str, payload: &Value) -> Result<Option<DomainEvent>, SchemaError> {
+    if label(event_type).is_some() && !payload.is_object() {
+        return Err(invalid(
+            event_type,
+            ".",
+            "the payload must be a JSON object",
+        ));
+    }
+    parse_from(event_type, payload)
+}
+
+/// [`parse`] of an event's payload object as it is held, without copying
+/// it into a [`Value`] first (the read models' hot path).
+pub fn parse_object(
+    event_type: &str,
+    payload: &serde_json::Map<String, Value>,
+) -> Result<Option<DomainEvent>, SchemaError> {
+    parse_from(event_type, payload)
+}
+
+/// Something a payload can be read from: `&Value` or `&Map`.
+trait PayloadSource<'a>: serde::Deserializer<'a, Error = serde_json::Error> + Copy {}
+impl<'a> PayloadSource<'a> for &'a Value {}
+impl<'a> PayloadSource<'a> for &'a serde_json::Map<String, Value> {}
+
+fn parse_from<'a>(
+    event_type: &str,
+    payload: impl PayloadSource<'a>,
+) -> Result<Option<DomainEvent>, SchemaError> {
     use DomainEvent as E;
     let t = event_type;
-    if label(t).is_some() && !payload.is_object() {
-        return Err(invalid(t, ".", "the payload must be a JSON object"));
-    }
     let ev = match event_type {
         ITEM_PUBLISHED => {
             let item: ServiceItem = de(t, payload)?;
@@ -895,13 +920,16 @@ pub fn parse(event_type: &str, payload: &Value) -> Result<Option<DomainEvent>, S
     Ok(Some(ev))
 }
 
-fn materials(t: &str, payload: &Value) -> Result<Materials, SchemaError> {
+fn materials<'a>(t: &str, payload: impl PayloadSource<'a>) -> Result<Materials, SchemaError> {
     let m: Materials = de(t, payload)?;
     checked(t, non_empty_distinct("materials", &m.materials))?;
     Ok(m)
 }
 
-fn de<T: DeserializeOwned>(event_type: &str, payload: &Value) -> Result<T, SchemaError> {
+fn de<'a, T: DeserializeOwned>(
+    event_type: &str,
+    payload: impl PayloadSource<'a>,
+) -> Result<T, SchemaError> {
     serde_path_to_error::deserialize(payload).map_err(|e| {
         let path = e.path().to_string();
         SchemaError::Invalid {

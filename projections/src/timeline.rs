@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use ledger::{Event, EventId, Timestamp};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::calendar::local_date;
 use crate::schema::{self, Channel, DomainEvent, GreenChannel, MaterialName, PauseReason};
@@ -257,8 +256,7 @@ impl CaseTimeline {
             officer: ev.actor.officer.as_ref().map(|o| o.to_string()),
         });
         self.last_recorded_at = Some(ev.recorded_at.clone());
-        let payload = Value::Object(ev.payload.clone());
-        let Ok(Some(parsed)) = schema::parse(event_type, &payload) else {
+        let Ok(Some(parsed)) = schema::parse_object(event_type, &ev.payload) else {
             return;
         };
         let at = ev.occurred_at.clone();
