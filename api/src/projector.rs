@@ -19,9 +19,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ledger::store::{Direction, StoredEvent};
+use ledger::store::Direction;
 use ledger::{Event, LogIndex, Store, StreamId, StreamVersion};
-use projections::readstore::{CaseSource, ReadStore, ReadStoreConfig, ReadStoreError};
+use projections::readstore::{CaseSource, LogEvent, ReadStore, ReadStoreConfig, ReadStoreError};
 use tokio::sync::{mpsc, watch};
 
 use crate::error::ApiError;
@@ -117,7 +117,7 @@ pub async fn rebuild(
     path: &Path,
     config: ReadStoreConfig,
     progress: impl Fn(u64, u64) + Send + 'static,
-) -> Result<u64, ReadStoreError> {
+) -> Result<Rebuilt, ReadStoreError> {
     let read = {
         let path = path.to_owned();
         blocking(move || ReadStore::create_for_rebuild(&path, config)).await?
@@ -125,11 +125,32 @@ pub async fn rebuild(
     let read = Arc::new(read);
     let until = store.size().await.map_err(source_error)?;
     catch_up(store, Arc::clone(&read), until, progress).await?;
+    {
+        let read = Arc::clone(&read);
+        blocking(move || read.finish_rebuild()).await?;
+    }
     // The folds kept in memory are not needed any more; freeing them is
     // not part of the rebuild.
+    let stats = read.stats();
+    tracing::info!(
+        refolds = stats.refolds,
+        summaries = stats.summaries_written,
+        "read models rebuilt"
+    );
     let caches = read.take_caches();
     std::thread::spawn(move || drop(caches));
-    Ok(read.next_index())
+    Ok(Rebuilt {
+        entries: read.next_index(),
+        stats,
+    })
+}
+
+/// What a rebuild did.
+#[derive(Clone, Copy, Debug)]
+pub struct Rebuilt {
+    /// Log entries folded in.
+    pub entries: u64,
+    pub stats: projections::readstore::ReadStoreStats,
 }
 
 /// Folds the log into `read` from its position up to `until`, reading the
@@ -140,7 +161,7 @@ pub async fn catch_up(
     until: u64,
     progress: impl Fn(u64, u64) + Send + 'static,
 ) -> Result<(), ReadStoreError> {
-    let (tx, mut rx) = mpsc::channel::<Vec<StoredEvent>>(2);
+    let (tx, mut rx) = mpsc::channel::<Vec<LogEvent>>(2);
     let reader = {
         let store = Arc::clone(&store);
         let mut next = read.next_index();
@@ -150,6 +171,8 @@ pub async fn catch_up(
                 let page = store.read_log(LogIndex(next), want).await?;
                 let Some(last) = page.last() else { break };
                 next = last.index.0 + 1;
+                // Payloads are parsed here, beside the folding thread.
+                let page: Vec<LogEvent> = page.into_iter().map(LogEvent::new).collect();
                 if tx.send(page).await.is_err() {
                     break;
                 }
@@ -257,16 +280,20 @@ async fn pause(shutdown: &mut watch::Receiver<bool>) {
 async fn apply(
     store: &Arc<dyn Store>,
     read: &Arc<ReadStore>,
-    page: Vec<StoredEvent>,
+    mut page: Vec<LogEvent>,
 ) -> Result<(), ReadStoreError> {
     let read = Arc::clone(read);
     let mut source = LedgerCases {
         store: Arc::clone(store),
         handle: tokio::runtime::Handle::current(),
     };
-    let page = blocking(move || read.apply(&page, &mut source).map(|()| page)).await?;
+    let leftovers = blocking(move || {
+        read.apply_prepared(&mut page, &mut source)
+            .map(|evicted| (page, evicted))
+    })
+    .await?;
     // Freed off the folding thread, which is the pipeline's bottleneck.
-    tokio::spawn(async move { drop(page) });
+    tokio::spawn(async move { drop(leftovers) });
     Ok(())
 }
 

@@ -221,7 +221,7 @@ async fn a_read_store_of_another_log_is_rebuilt_and_a_rebuild_equals_following()
     )
     .await
     .expect("rebuild");
-    assert_eq!(folded, svc.size().await);
+    assert_eq!(folded.entries, svc.size().await);
     let rebuilt = ReadStore::open(
         &rebuilt_path,
         api::projector::read_store_config().expect("config"),

@@ -208,9 +208,17 @@ impl ComplaintTimeline {
 
     /// Folds one event in.
     pub fn apply(&mut self, ev: &Event) {
+        let parsed = schema::parse_object(ev.event_type.as_str(), &ev.payload)
+            .ok()
+            .flatten();
+        self.apply_parsed(ev, parsed);
+    }
+
+    /// [`Self::apply`] with the payload parsed by the caller.
+    pub fn apply_parsed(&mut self, ev: &Event, parsed: Option<DomainEvent>) {
         self.steps.push(step_of(ev));
         self.last_recorded_at = Some(ev.recorded_at.clone());
-        let Ok(Some(parsed)) = schema::parse_object(ev.event_type.as_str(), &ev.payload) else {
+        let Some(parsed) = parsed else {
             return;
         };
         let at = ev.occurred_at.clone();

@@ -17,7 +17,7 @@
 //! case whose timeline fell out of the in-memory cache). It holds no secret
 //! and no personal data; everything in it can be derived from the log.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -31,7 +31,7 @@ use crate::calendar::{WorkingDayCalendar, local_date};
 use crate::catalogue::Catalogue;
 use crate::complaint::{ComplaintSummary, ComplaintTimeline};
 use crate::rules::{RuleConfig, ViolationKind};
-use crate::schema;
+use crate::schema::{self, DomainEvent};
 use crate::summary::CaseSummary;
 use crate::timelimit::TimeLimitStatus;
 use crate::timeline::{CaseStatus, CaseTimeline};
@@ -39,7 +39,7 @@ use crate::worklog::WorkLogEntry;
 
 /// Bumped whenever the tables or what is derived into them change; a file
 /// of another version is rebuilt from the log.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// What the read models are derived with besides the log. A store built
 /// with another calendar or other thresholds is rebuilt at open.
@@ -74,6 +74,9 @@ impl ReadStoreConfig {
 /// Case timelines kept in memory between batches. A case not in the cache
 /// is folded again from its stream through [`CaseSource`].
 const CASE_CACHE: usize = 20_000;
+
+/// Folds kept in memory by a one-pass rebuild (a few hundred MB at most).
+const REBUILD_CASE_CACHE: usize = 60_000;
 
 /// How the file is written.
 #[derive(Clone, Copy)]
@@ -137,6 +140,37 @@ pub trait CaseSource {
         stream: &StreamId,
         before: StreamVersion,
     ) -> Result<Vec<Event>, String>;
+}
+
+/// An entry of the log made ready to fold: its payload parsed already if
+/// it is a case or complaint event. Preparing is pure and can run on
+/// another thread than [`ReadStore::apply_prepared`].
+#[derive(Debug)]
+pub struct LogEvent {
+    pub stored: StoredEvent,
+    parsed: Option<DomainEvent>,
+}
+
+impl LogEvent {
+    pub fn new(stored: StoredEvent) -> LogEvent {
+        let stream = stored.event.stream.as_str();
+        let parsed = if stream.starts_with("case-") || stream.starts_with("complaint-") {
+            schema::parse_object(stored.event.event_type.as_str(), &stored.event.payload)
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
+        LogEvent { stored, parsed }
+    }
+}
+
+/// Folds that left the in-memory cache after a batch: freeing them is
+/// left to the caller, off the folding thread if it likes.
+#[derive(Default)]
+pub struct Evicted {
+    _cases: Vec<CaseTimeline>,
+    _complaints: Vec<ComplaintTimeline>,
 }
 
 /// One row of the case index, as searches and dashboards read it.
@@ -217,11 +251,27 @@ pub struct ReadStore {
     config: ReadStoreConfig,
 }
 
+/// Counters of a read store since it was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadStoreStats {
+    /// Folds not in memory, read again from the source.
+    pub refolds: u64,
+    /// Case summaries written.
+    pub summaries_written: u64,
+}
+
 struct Writer {
     conn: Connection,
     position: Position,
     cases: FoldCache<CaseTimeline>,
     complaints: FoldCache<ComplaintTimeline>,
+    /// A one-pass rebuild: summaries are written when their fold leaves
+    /// the cache or at [`ReadStore::finish_rebuild`], not at every batch.
+    deferred: bool,
+    stats: ReadStoreStats,
+    /// Changed since written (deferred mode only).
+    pending_cases: BTreeSet<String>,
+    pending_complaints: BTreeSet<String>,
 }
 
 impl std::fmt::Debug for ReadStore {
@@ -270,7 +320,7 @@ impl ReadStore {
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;"
             }
             Journal::Off => {
-                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-65536;"
+                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;"
             }
         })
         .map_err(&storage)?;
@@ -315,13 +365,23 @@ impl ReadStore {
         }
         let position = load_position(&conn).map_err(&storage)?;
         let catalogue = load_catalogue(&conn, path)?;
+        // A rebuild holds more folds: fewer are read again from the log,
+        // and a summary is written about once per case.
+        let bound = match journal {
+            Journal::Wal => CASE_CACHE,
+            Journal::Off => REBUILD_CASE_CACHE,
+        };
         let store = ReadStore {
             path: path.to_owned(),
             writer: Mutex::new(Writer {
                 conn,
                 position,
-                cases: FoldCache::new(CASE_CACHE),
-                complaints: FoldCache::new(CASE_CACHE),
+                cases: FoldCache::new(bound),
+                complaints: FoldCache::new(bound),
+                deferred: matches!(journal, Journal::Off),
+                stats: ReadStoreStats::default(),
+                pending_cases: BTreeSet::new(),
+                pending_complaints: BTreeSet::new(),
             }),
             readers: Mutex::new(Vec::new()),
             catalogue: RwLock::new(Arc::new(catalogue)),
@@ -350,6 +410,15 @@ impl ReadStore {
         let cases = std::mem::replace(&mut w.cases, FoldCache::new(bound));
         let complaints = std::mem::replace(&mut w.complaints, FoldCache::new(bound));
         (cases, complaints)
+    }
+
+    /// Counters since the store was opened.
+    pub fn stats(&self) -> ReadStoreStats {
+        let w = self.lock_writer();
+        ReadStoreStats {
+            refolds: w.cases.refolds + w.complaints.refolds,
+            ..w.stats
+        }
     }
 
     /// Where the store stands.
@@ -401,16 +470,29 @@ impl ReadStore {
         events: &[StoredEvent],
         source: &mut dyn CaseSource,
     ) -> Result<(), ReadStoreError> {
-        let Some(last) = events.last() else {
-            return Ok(());
+        let mut prepared: Vec<LogEvent> = events.iter().cloned().map(LogEvent::new).collect();
+        self.apply_prepared(&mut prepared, source).map(drop)
+    }
+
+    /// [`Self::apply`] of events prepared (payloads parsed) elsewhere, the
+    /// projector's path ([`Self::apply`] copies the events to prepare
+    /// them). The parsed payloads are taken out: after an error, prepare
+    /// the events again.
+    pub fn apply_prepared(
+        &self,
+        events: &mut [LogEvent],
+        source: &mut dyn CaseSource,
+    ) -> Result<Evicted, ReadStoreError> {
+        let Some(last) = events.last().map(|e| (e.stored.index, e.stored.leaf_hash)) else {
+            return Ok(Evicted::default());
         };
         let mut guard = self.lock_writer();
         let w = &mut *guard;
-        for (expected, ev) in (w.position.next..).zip(events) {
-            if ev.index.0 != expected {
+        for (expected, ev) in (w.position.next..).zip(events.iter()) {
+            if ev.stored.index.0 != expected {
                 return Err(ReadStoreError::OutOfOrder {
                     position: expected,
-                    given: ev.index.0,
+                    given: ev.stored.index.0,
                 });
             }
         }
@@ -419,14 +501,14 @@ impl ReadStore {
         // published earlier in the same batch is judged by it.
         let current = self.catalogue();
         let mut changed: Option<Catalogue> = None;
-        let mut dirty_cases: BTreeMap<String, ()> = BTreeMap::new();
-        let mut dirty_complaints: BTreeMap<String, ()> = BTreeMap::new();
+        let mut dirty_cases = std::mem::take(&mut w.pending_cases);
+        let mut dirty_complaints = std::mem::take(&mut w.pending_complaints);
         let tx = w.conn.transaction().map_err(&storage)?;
-        let result = (|| -> Result<(), ReadStoreError> {
+        let result = (|| -> Result<(BTreeSet<String>, BTreeSet<String>), ReadStoreError> {
             let mut insert_work = tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO worklog (department, day, occurred_us, idx, officer,
-                        stream, version, event_type, event_id, occurred_at, recorded_at)
+                        stream, version, event_type, event_id, recorded_us, occurred_text)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )
                 .map_err(&storage)?;
@@ -435,7 +517,9 @@ impl ReadStore {
                     "INSERT OR REPLACE INTO catalog_events (idx, entry) VALUES (?1, ?2)",
                 )
                 .map_err(&storage)?;
-            for stored in events {
+            for prepared in events.iter_mut() {
+                let parsed = prepared.parsed.take();
+                let stored = &prepared.stored;
                 let ev = &stored.event;
                 let stream = ev.stream.as_str();
                 if stream == schema::CATALOG_STREAM {
@@ -463,97 +547,64 @@ impl ReadStore {
                         ev.version.0 as i64,
                         ev.event_type.as_str(),
                         ev.id.to_string(),
-                        ev.occurred_at.as_str(),
-                        ev.recorded_at.as_str(),
+                        ev.recorded_at.datetime().timestamp_micros(),
+                        // The author's spelling, when it is not the
+                        // canonical one the micros give back.
+                        (Timestamp::from_datetime(occurred).as_str() != ev.occurred_at.as_str())
+                            .then(|| ev.occurred_at.as_str()),
                     ])
                     .map_err(&storage)?;
                 if is_case {
                     let timeline = w.cases.get_or_load(&ev.stream, ev.version, source)?;
-                    timeline.apply(ev);
-                    dirty_cases.insert(stream.to_owned(), ());
+                    timeline.fold_parsed(ev, parsed);
+                    if !dirty_cases.contains(stream) {
+                        dirty_cases.insert(stream.to_owned());
+                    }
                 } else {
                     let timeline = w.complaints.get_or_load(&ev.stream, ev.version, source)?;
-                    timeline.apply(ev);
-                    dirty_complaints.insert(stream.to_owned(), ());
+                    timeline.fold_parsed(ev, parsed);
+                    if !dirty_complaints.contains(stream) {
+                        dirty_complaints.insert(stream.to_owned());
+                    }
                 }
             }
             let catalogue = changed.as_ref().unwrap_or(&current);
-            let mut upsert_case = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO cases (stream, status, department, item_id,
-                        channel, accepted_at, accepted_on, summary)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            // Deferred: only what leaves the cache now is written; the rest
+            // waits for a later batch or the end of the rebuild.
+            let (write_cases, write_complaints) = if w.deferred {
+                let leaving = w.cases.evictions();
+                let (now, later): (BTreeSet<String>, BTreeSet<String>) =
+                    dirty_cases.into_iter().partition(|s| leaving.contains(s));
+                dirty_cases = later;
+                let leaving = w.complaints.evictions();
+                let (now_c, later_c): (BTreeSet<String>, BTreeSet<String>) = dirty_complaints
+                    .into_iter()
+                    .partition(|s| leaving.contains(s));
+                dirty_complaints = later_c;
+                (now, now_c)
+            } else {
+                (
+                    std::mem::take(&mut dirty_cases),
+                    std::mem::take(&mut dirty_complaints),
                 )
-                .map_err(&storage)?;
-            for stream in dirty_cases.keys() {
-                let Some(t) = w.cases.peek(stream) else {
-                    continue;
-                };
-                let item = t
-                    .accepted
-                    .as_ref()
-                    .and_then(|a| catalogue.item(&a.item_id, a.item_version));
-                let summary = CaseSummary::of(t, item, &self.config.calendar, &self.config.rules);
-                let json =
-                    serde_json::to_string(&summary).map_err(|e| ReadStoreError::Corrupt {
-                        what: format!("summary of {stream}"),
-                        reason: e.to_string(),
-                    })?;
-                upsert_case
-                    .execute(params![
-                        summary.stream,
-                        status_name(summary.status),
-                        summary.department,
-                        summary.item.as_ref().map(|i| i.id.as_str()),
-                        summary
-                            .channel
-                            .and_then(|c| serde_json::to_value(c).ok())
-                            .and_then(|v| v.as_str().map(str::to_owned)),
-                        summary.accepted_at.as_ref().map(|a| a.as_str()),
-                        summary.accepted_on().map(|d| d.to_string()),
-                        json,
-                    ])
-                    .map_err(&storage)?;
-            }
-            let mut upsert_complaint = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO complaints (stream, case_stream, department,
-                        filed_on, summary)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(&storage)?;
-            for stream in dirty_complaints.keys() {
-                let Some(t) = w.complaints.peek(stream) else {
-                    continue;
-                };
-                let summary = ComplaintSummary::of(t);
-                let json =
-                    serde_json::to_string(&summary).map_err(|e| ReadStoreError::Corrupt {
-                        what: format!("summary of {stream}"),
-                        reason: e.to_string(),
-                    })?;
-                upsert_complaint
-                    .execute(params![
-                        summary.stream,
-                        summary.case,
-                        summary.department,
-                        summary
-                            .filed_at
-                            .as_ref()
-                            .map(|f| local_date(f.datetime()).to_string()),
-                        json,
-                    ])
-                    .map_err(&storage)?;
-            }
+            };
+            write_case_summaries(&tx, &w.cases, &write_cases, catalogue, &self.config)
+                .map_err(|e| e.at(&self.path))?;
+            w.stats.summaries_written += write_cases.len() as u64;
+            write_complaint_summaries(&tx, &w.complaints, &write_complaints)
+                .map_err(|e| e.at(&self.path))?;
             let position = Position {
-                next: last.index.0 + 1,
-                last_leaf: Some(last.leaf_hash),
+                next: last.0.0 + 1,
+                last_leaf: Some(last.1),
             };
             save_position(&tx, position).map_err(&storage)?;
-            Ok(())
+            Ok((dirty_cases, dirty_complaints))
         })();
-        match result {
-            Ok(()) => tx.commit().map_err(&storage)?,
+        let (dirty_cases, dirty_complaints) = match result {
+            Ok(held_back) => {
+                tx.commit().map_err(&storage)?;
+                held_back
+            }
             Err(e) => {
                 drop(tx); // rolls back
                 // The caches may hold folds of events that were not committed.
@@ -561,18 +612,39 @@ impl ReadStore {
                 w.complaints.clear();
                 return Err(e);
             }
-        }
-        w.position = Position {
-            next: last.index.0 + 1,
-            last_leaf: Some(last.leaf_hash),
         };
-        w.cases.trim();
-        w.complaints.trim();
+        w.position = Position {
+            next: last.0.0 + 1,
+            last_leaf: Some(last.1),
+        };
+        w.pending_cases = dirty_cases;
+        w.pending_complaints = dirty_complaints;
+        let evicted = Evicted {
+            _cases: w.cases.trim(),
+            _complaints: w.complaints.trim(),
+        };
         if let Some(c) = changed {
             *self.catalogue.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(c);
         }
         self.next.store(w.position.next, Ordering::Release);
-        Ok(())
+        Ok(evicted)
+    }
+
+    /// Ends a rebuild ([`Self::create_for_rebuild`]): writes the summaries
+    /// still held back. Before this the file is not to be opened.
+    pub fn finish_rebuild(&self) -> Result<(), ReadStoreError> {
+        let mut guard = self.lock_writer();
+        let w = &mut *guard;
+        let cases = std::mem::take(&mut w.pending_cases);
+        let complaints = std::mem::take(&mut w.pending_complaints);
+        let catalogue = self.catalogue();
+        let storage = storage_error(&self.path);
+        let tx = w.conn.transaction().map_err(&storage)?;
+        write_case_summaries(&tx, &w.cases, &cases, &catalogue, &self.config)
+            .map_err(|e| e.at(&self.path))?;
+        w.stats.summaries_written += cases.len() as u64;
+        write_complaint_summaries(&tx, &w.complaints, &complaints).map_err(|e| e.at(&self.path))?;
+        tx.commit().map_err(&storage)
     }
 
     /// The catalogue as of the store's position.
@@ -591,7 +663,8 @@ impl ReadStore {
         let backfill_after = self.config.rules.backfill_after;
         self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT idx, officer, stream, version, event_type, event_id, occurred_at, recorded_at
+                "SELECT idx, officer, stream, version, event_type, event_id, occurred_us,
+                        occurred_text, recorded_us
                  FROM worklog WHERE department = ?1 AND day = ?2
                    AND (?3 IS NULL OR officer = ?3)
                  ORDER BY occurred_us, idx",
@@ -604,38 +677,58 @@ impl ReadStore {
                     r.get::<_, i64>(3)?,
                     r.get::<_, String>(4)?,
                     r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                    r.get::<_, String>(7)?,
+                    (
+                        r.get::<_, i64>(6)?,
+                        r.get::<_, Option<String>>(7)?,
+                        r.get::<_, i64>(8)?,
+                    ),
                 ))
             })?;
             rows.collect::<Result<Vec<_>, _>>()
         })?
         .into_iter()
-        .map(|(idx, officer, stream, version, event_type, id, occurred, recorded)| {
-            let corrupt = |what: &str, reason: String| ReadStoreError::Corrupt {
-                what: format!("worklog {idx} {what}"),
-                reason,
-            };
-            let occurred_at =
-                Timestamp::parse(&occurred).map_err(|e| corrupt("occurred_at", e.to_string()))?;
-            let recorded_at =
-                Timestamp::parse(&recorded).map_err(|e| corrupt("recorded_at", e.to_string()))?;
-            let event_id: EventId = id
-                .parse()
-                .map_err(|e: ledger::Error| corrupt("event_id", e.to_string()))?;
-            Ok(WorkLogEntry {
-                event_id,
-                log_index: idx as u64,
-                stream,
-                version: version as u64,
-                label: schema::label(&event_type).unwrap_or(&event_type).to_owned(),
-                event_type,
+        .map(
+            |(
+                idx,
                 officer,
-                backfilled: recorded_at.datetime() - occurred_at.datetime() > backfill_after,
-                occurred_at,
-                recorded_at,
-            })
-        })
+                stream,
+                version,
+                event_type,
+                id,
+                (occurred_us, occurred_text, recorded_us),
+            )| {
+                let corrupt = |what: &str, reason: String| ReadStoreError::Corrupt {
+                    what: format!("worklog {idx} {what}"),
+                    reason,
+                };
+                let instant = |what: &str, us: i64| {
+                    DateTime::<Utc>::from_timestamp_micros(us)
+                        .map(Timestamp::from_datetime)
+                        .ok_or_else(|| corrupt(what, format!("{us} µs is out of range")))
+                };
+                let occurred_at = match occurred_text {
+                    Some(text) => Timestamp::parse(&text)
+                        .map_err(|e| corrupt("occurred_text", e.to_string()))?,
+                    None => instant("occurred_us", occurred_us)?,
+                };
+                let recorded_at = instant("recorded_us", recorded_us)?;
+                let event_id: EventId = id
+                    .parse()
+                    .map_err(|e: ledger::Error| corrupt("event_id", e.to_string()))?;
+                Ok(WorkLogEntry {
+                    event_id,
+                    log_index: idx as u64,
+                    stream,
+                    version: version as u64,
+                    label: schema::label(&event_type).unwrap_or(&event_type).to_owned(),
+                    event_type,
+                    officer,
+                    backfilled: recorded_at.datetime() - occurred_at.datetime() > backfill_after,
+                    occurred_at,
+                    recorded_at,
+                })
+            },
+        )
         .collect()
     }
 
@@ -937,6 +1030,7 @@ pub fn is_case_status(name: &str) -> bool {
 trait StreamFold {
     fn empty(stream: &str) -> Self;
     fn fold_in(&mut self, ev: &Event);
+    fn fold_parsed(&mut self, ev: &Event, parsed: Option<DomainEvent>);
     /// Events folded in so far.
     fn folded(&self) -> u64;
 }
@@ -947,6 +1041,9 @@ impl StreamFold for CaseTimeline {
     }
     fn fold_in(&mut self, ev: &Event) {
         self.apply(ev);
+    }
+    fn fold_parsed(&mut self, ev: &Event, parsed: Option<DomainEvent>) {
+        self.apply_parsed(ev, parsed);
     }
     fn folded(&self) -> u64 {
         self.steps.len() as u64
@@ -960,6 +1057,9 @@ impl StreamFold for ComplaintTimeline {
     fn fold_in(&mut self, ev: &Event) {
         self.apply(ev);
     }
+    fn fold_parsed(&mut self, ev: &Event, parsed: Option<DomainEvent>) {
+        self.apply_parsed(ev, parsed);
+    }
     fn folded(&self) -> u64 {
         self.steps.len() as u64
     }
@@ -970,6 +1070,7 @@ struct FoldCache<T> {
     map: HashMap<String, (T, u64)>,
     clock: u64,
     bound: usize,
+    refolds: u64,
 }
 
 impl<T: StreamFold> FoldCache<T> {
@@ -978,6 +1079,7 @@ impl<T: StreamFold> FoldCache<T> {
             map: HashMap::new(),
             clock: 0,
             bound: bound.max(1),
+            refolds: 0,
         }
     }
 
@@ -1003,6 +1105,7 @@ impl<T: StreamFold> FoldCache<T> {
         if !cached_ok {
             let mut fold = T::empty(key);
             if version.0 > 0 {
+                self.refolds += 1;
                 let events = source.events_before(stream, version).map_err(|reason| {
                     ReadStoreError::CaseSource {
                         stream: key.to_owned(),
@@ -1041,16 +1144,166 @@ impl<T: StreamFold> FoldCache<T> {
         self.map.get(stream).map(|(t, _)| t)
     }
 
-    /// Drops the least recently used half when over the bound.
-    fn trim(&mut self) {
+    /// The least recently used half when over the bound: what
+    /// [`Self::trim`] drops.
+    fn cut(&self) -> Option<u64> {
         if self.map.len() <= self.bound {
-            return;
+            return None;
         }
         let mut touched: Vec<u64> = self.map.values().map(|(_, c)| *c).collect();
         touched.sort_unstable();
-        let cut = touched[touched.len() / 2];
-        self.map.retain(|_, (_, c)| *c > cut);
+        Some(touched[touched.len() / 2])
     }
+
+    /// The streams [`Self::trim`] would drop now.
+    fn evictions(&self) -> BTreeSet<String> {
+        match self.cut() {
+            None => BTreeSet::new(),
+            Some(cut) => self
+                .map
+                .iter()
+                .filter(|(_, (_, c))| *c <= cut)
+                .map(|(k, _)| k.clone())
+                .collect(),
+        }
+    }
+
+    /// Takes out the least recently used half when over the bound.
+    fn trim(&mut self) -> Vec<T> {
+        let Some(cut) = self.cut() else {
+            return Vec::new();
+        };
+        let (keep, leave): (HashMap<_, _>, HashMap<_, _>) = std::mem::take(&mut self.map)
+            .into_iter()
+            .partition(|(_, (_, c))| *c > cut);
+        self.map = keep;
+        leave.into_values().map(|(t, _)| t).collect()
+    }
+}
+
+/// A failure while writing summaries, before the path is known.
+enum WriteError {
+    Sql(rusqlite::Error),
+    Json { stream: String, reason: String },
+}
+
+impl WriteError {
+    fn at(self, path: &Path) -> ReadStoreError {
+        match self {
+            WriteError::Sql(source) => ReadStoreError::Storage {
+                path: path.to_owned(),
+                source,
+            },
+            WriteError::Json { stream, reason } => ReadStoreError::Corrupt {
+                what: format!("summary of {stream}"),
+                reason,
+            },
+        }
+    }
+}
+
+impl From<rusqlite::Error> for WriteError {
+    fn from(e: rusqlite::Error) -> Self {
+        WriteError::Sql(e)
+    }
+}
+
+fn write_case_summaries(
+    conn: &Connection,
+    cases: &FoldCache<CaseTimeline>,
+    streams: &BTreeSet<String>,
+    catalogue: &Catalogue,
+    config: &ReadStoreConfig,
+) -> Result<(), WriteError> {
+    let mut upsert = conn.prepare_cached(
+        "INSERT OR REPLACE INTO cases (stream, status, department, item_id,
+            channel, accepted_at, accepted_on, summary)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let summarise = |stream: &String| -> Option<Result<(CaseSummary, String), WriteError>> {
+        let t = cases.peek(stream)?;
+        let item = t
+            .accepted
+            .as_ref()
+            .and_then(|a| catalogue.item(&a.item_id, a.item_version));
+        let summary = CaseSummary::of(t, item, &config.calendar, &config.rules);
+        Some(
+            serde_json::to_string(&summary)
+                .map(|json| (summary, json))
+                .map_err(|e| WriteError::Json {
+                    stream: stream.clone(),
+                    reason: e.to_string(),
+                }),
+        )
+    };
+    let streams: Vec<&String> = streams.iter().collect();
+    // Many summaries (a rebuild's): computed on two threads while this one
+    // inserts nothing; they are pure.
+    let summaries: Vec<Result<(CaseSummary, String), WriteError>> = if streams.len() >= 512 {
+        let (a, b) = streams.split_at(streams.len() / 2);
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| a.iter().filter_map(|s| summarise(s)).collect::<Vec<_>>());
+            let mine: Vec<_> = b.iter().filter_map(|s| summarise(s)).collect();
+            // A panic in the other half is a bug in a pure function; let
+            // it surface here.
+            let mut all = other
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            all.extend(mine);
+            all
+        })
+    } else {
+        streams.iter().filter_map(|s| summarise(s)).collect()
+    };
+    for summary in summaries {
+        let (summary, json) = summary?;
+        upsert.execute(params![
+            summary.stream,
+            status_name(summary.status),
+            summary.department,
+            summary.item.as_ref().map(|i| i.id.as_str()),
+            summary
+                .channel
+                .and_then(|c| serde_json::to_value(c).ok())
+                .and_then(|v| v.as_str().map(str::to_owned)),
+            summary.accepted_at.as_ref().map(|a| a.as_str()),
+            summary.accepted_on().map(|d| d.to_string()),
+            json,
+        ])?;
+    }
+    Ok(())
+}
+
+fn write_complaint_summaries(
+    conn: &Connection,
+    complaints: &FoldCache<ComplaintTimeline>,
+    streams: &BTreeSet<String>,
+) -> Result<(), WriteError> {
+    let mut upsert = conn.prepare_cached(
+        "INSERT OR REPLACE INTO complaints (stream, case_stream, department, filed_on, summary)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for stream in streams {
+        let Some(t) = complaints.peek(stream) else {
+            continue;
+        };
+        let summary = ComplaintSummary::of(t);
+        let json = serde_json::to_string(&summary).map_err(|e| WriteError::Json {
+            stream: stream.clone(),
+            reason: e.to_string(),
+        })?;
+        upsert.execute(params![
+            summary.stream,
+            summary.case,
+            summary.department,
+            summary
+                .filed_at
+                .as_ref()
+                .map(|f| local_date(f.datetime()).to_string()),
+            json,
+        ])?;
+    }
+    Ok(())
 }
 
 fn storage_error(path: &Path) -> impl Fn(rusqlite::Error) -> ReadStoreError + '_ {
@@ -1103,8 +1356,8 @@ fn create_tables(conn: &Connection, fingerprint: &str) -> Result<(), rusqlite::E
             version INTEGER NOT NULL,
             event_type TEXT NOT NULL,
             event_id TEXT NOT NULL,
-            occurred_at TEXT NOT NULL,
-            recorded_at TEXT NOT NULL,
+            recorded_us INTEGER NOT NULL,
+            occurred_text TEXT,
             PRIMARY KEY (department, day, occurred_us, idx)
          ) WITHOUT ROWID;
          COMMIT;"

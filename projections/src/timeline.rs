@@ -244,6 +244,16 @@ impl CaseTimeline {
 
     /// Folds one event in.
     pub fn apply(&mut self, ev: &Event) {
+        let parsed = schema::parse_object(ev.event_type.as_str(), &ev.payload)
+            .ok()
+            .flatten();
+        self.apply_parsed(ev, parsed);
+    }
+
+    /// Folds one event in whose payload the caller already parsed (`None`
+    /// when it is of no known type or does not fit): what [`Self::apply`]
+    /// does, with the parsing done elsewhere (another thread).
+    pub fn apply_parsed(&mut self, ev: &Event, parsed: Option<DomainEvent>) {
         let event_type = ev.event_type.as_str();
         self.steps.push(Step {
             event_id: ev.id,
@@ -256,7 +266,7 @@ impl CaseTimeline {
             officer: ev.actor.officer.as_ref().map(|o| o.to_string()),
         });
         self.last_recorded_at = Some(ev.recorded_at.clone());
-        let Ok(Some(parsed)) = schema::parse_object(event_type, &ev.payload) else {
+        let Some(parsed) = parsed else {
             return;
         };
         let at = ev.occurred_at.clone();

@@ -270,7 +270,7 @@ pub async fn list_complaints(
         filed_before: day("filed_before", &q.filed_before)?,
     };
     let read = state.read_models().await?.read_store();
-    let found = blocking(move || Ok(read.complaints(&filter)?)).await?;
+    let found = blocking(move || read.complaints(&filter)).await?;
     let complaints = found
         .iter()
         .map(|c| {

@@ -22,6 +22,11 @@ mod serve;
 #[path = "ledger/witness.rs"]
 mod witness;
 
+/// mimalloc: frees from another thread than the allocating one are common
+/// here (pipelines, blocking tasks) and cost glibc malloc dearly.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "ledger",

@@ -42,7 +42,7 @@ pub async fn run(command: ProjectionsCommand) -> anyhow::Result<ExitCode> {
             remove_sqlite(&building)?;
             let started = Instant::now();
             let last_report = std::sync::Mutex::new(Instant::now());
-            let folded = rebuild(
+            let rebuilt = rebuild(
                 store,
                 &building,
                 api::projector::read_store_config()?,
@@ -55,6 +55,7 @@ pub async fn run(command: ProjectionsCommand) -> anyhow::Result<ExitCode> {
                 },
             )
             .await?;
+            let folded = rebuilt.entries;
             eprintln!();
             let seconds = started.elapsed().as_secs_f64();
             remove_sqlite(&target)?;
