@@ -17,7 +17,7 @@
 //! case whose timeline fell out of the in-memory cache). It holds no secret
 //! and no personal data; everything in it can be derived from the log.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -270,8 +270,8 @@ struct Writer {
     deferred: bool,
     stats: ReadStoreStats,
     /// Changed since written (deferred mode only).
-    pending_cases: BTreeSet<String>,
-    pending_complaints: BTreeSet<String>,
+    pending_cases: HashSet<String>,
+    pending_complaints: HashSet<String>,
 }
 
 impl std::fmt::Debug for ReadStore {
@@ -380,8 +380,8 @@ impl ReadStore {
                 complaints: FoldCache::new(bound),
                 deferred: matches!(journal, Journal::Off),
                 stats: ReadStoreStats::default(),
-                pending_cases: BTreeSet::new(),
-                pending_complaints: BTreeSet::new(),
+                pending_cases: HashSet::new(),
+                pending_complaints: HashSet::new(),
             }),
             readers: Mutex::new(Vec::new()),
             catalogue: RwLock::new(Arc::new(catalogue)),
@@ -504,7 +504,7 @@ impl ReadStore {
         let mut dirty_cases = std::mem::take(&mut w.pending_cases);
         let mut dirty_complaints = std::mem::take(&mut w.pending_complaints);
         let tx = w.conn.transaction().map_err(&storage)?;
-        let result = (|| -> Result<(BTreeSet<String>, BTreeSet<String>), ReadStoreError> {
+        let result = (|| -> Result<(HashSet<String>, HashSet<String>), ReadStoreError> {
             let mut insert_work = tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO worklog (department, day, occurred_us, idx, officer,
@@ -573,11 +573,11 @@ impl ReadStore {
             // waits for a later batch or the end of the rebuild.
             let (write_cases, write_complaints) = if w.deferred {
                 let leaving = w.cases.evictions();
-                let (now, later): (BTreeSet<String>, BTreeSet<String>) =
+                let (now, later): (HashSet<String>, HashSet<String>) =
                     dirty_cases.into_iter().partition(|s| leaving.contains(s));
                 dirty_cases = later;
                 let leaving = w.complaints.evictions();
-                let (now_c, later_c): (BTreeSet<String>, BTreeSet<String>) = dirty_complaints
+                let (now_c, later_c): (HashSet<String>, HashSet<String>) = dirty_complaints
                     .into_iter()
                     .partition(|s| leaving.contains(s));
                 dirty_complaints = later_c;
@@ -1156,9 +1156,9 @@ impl<T: StreamFold> FoldCache<T> {
     }
 
     /// The streams [`Self::trim`] would drop now.
-    fn evictions(&self) -> BTreeSet<String> {
+    fn evictions(&self) -> HashSet<String> {
         match self.cut() {
-            None => BTreeSet::new(),
+            None => HashSet::new(),
             Some(cut) => self
                 .map
                 .iter()
@@ -1211,7 +1211,7 @@ impl From<rusqlite::Error> for WriteError {
 fn write_case_summaries(
     conn: &Connection,
     cases: &FoldCache<CaseTimeline>,
-    streams: &BTreeSet<String>,
+    streams: &HashSet<String>,
     catalogue: &Catalogue,
     config: &ReadStoreConfig,
 ) -> Result<(), WriteError> {
@@ -1277,7 +1277,7 @@ fn write_case_summaries(
 fn write_complaint_summaries(
     conn: &Connection,
     complaints: &FoldCache<ComplaintTimeline>,
-    streams: &BTreeSet<String>,
+    streams: &HashSet<String>,
 ) -> Result<(), WriteError> {
     let mut upsert = conn.prepare_cached(
         "INSERT OR REPLACE INTO complaints (stream, case_stream, department, filed_on, summary)

@@ -94,13 +94,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(run(cli.command)) {
+    let code = match rt.block_on(run(cli.command)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
-    }
+    };
+    // Everything acknowledged is durable by now and the store is closed;
+    // background work still running (a read-model batch, a witness push)
+    // may be abandoned rather than hold the exit.
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
+    code
 }
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
