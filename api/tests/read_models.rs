@@ -231,3 +231,65 @@ async fn a_read_store_of_another_log_is_rebuilt_and_a_rebuild_equals_following()
     assert_eq!(live.expect("dump"), rebuilt.expect("dump"));
     svc.stop().await;
 }
+
+/// Appends `n` events in batches to fresh case streams.
+async fn fill(store: &Arc<dyn ledger::Store>, n: usize) {
+    for b in 0..n.div_ceil(500) {
+        let stream = ledger::StreamId::new(&format!("case-bulk{b}")).expect("stream");
+        let events = (0..500.min(n - b * 500))
+            .map(|_| common::unsigned(stream.as_str(), NOTE, "dept-market", json!({"text": "x"})))
+            .collect();
+        store
+            .append(ledger::AppendRequest {
+                stream,
+                expected: ledger::ExpectedVersion::NoStream,
+                events,
+            })
+            .await
+            .expect("append");
+    }
+}
+
+#[tokio::test]
+async fn an_empty_or_damaged_read_store_on_a_long_log_is_built_before_serving() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = ledger::datadir::DataDir::open_or_init(&dir.path().join("data"), None).expect("dir");
+    let sqlite = data
+        .open_store(ledger::store::sqlite::SqliteConfig::default())
+        .expect("store");
+    let store: Arc<dyn ledger::Store> = Arc::new(sqlite.clone());
+    fill(&store, 10_500).await;
+    let size = store.size().await.expect("size");
+    let path = dir.path().join("projections.sqlite");
+    let config = api::projector::read_store_config().expect("config");
+
+    // Empty: built in one pass, complete as soon as start returns.
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let projector = api::projector::Projector::start(Arc::clone(&store), &path, config.clone(), rx)
+        .await
+        .expect("start");
+    assert_eq!(projector.read().next_index(), size);
+    let (_, cases) = projector
+        .read()
+        .cases(
+            &projections::readstore::CaseFilter::default(),
+            0,
+            1,
+            chrono::Utc::now(),
+        )
+        .expect("cases");
+    assert_eq!(cases, 21);
+    drop(projector);
+
+    // Damaged: thrown away and built again.
+    std::fs::write(&path, b"not a database at all, not even close to one").expect("write");
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let projector = api::projector::Projector::start(Arc::clone(&store), &path, config, rx)
+        .await
+        .expect("start on a damaged file");
+    assert_eq!(projector.read().next_index(), size);
+    sqlite.close();
+}

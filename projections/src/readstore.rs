@@ -597,7 +597,12 @@ impl ReadStore {
                 next: last.0.0 + 1,
                 last_leaf: Some(last.1),
             };
-            save_position(&tx, position).map_err(&storage)?;
+            // A rebuild's file is not the fold of any position until it
+            // is finished: it says 0 until then, so an interrupted one is
+            // built again, never resumed.
+            if !w.deferred {
+                save_position(&tx, position).map_err(&storage)?;
+            }
             Ok((dirty_cases, dirty_complaints))
         })();
         let (dirty_cases, dirty_complaints) = match result {
@@ -644,6 +649,7 @@ impl ReadStore {
             .map_err(|e| e.at(&self.path))?;
         w.stats.summaries_written += cases.len() as u64;
         write_complaint_summaries(&tx, &w.complaints, &complaints).map_err(|e| e.at(&self.path))?;
+        save_position(&tx, w.position).map_err(&storage)?;
         tx.commit().map_err(&storage)
     }
 

@@ -525,3 +525,41 @@ fn another_calendar_means_a_rebuild() {
         "derived with other thresholds: emptied"
     );
 }
+
+#[test]
+fn an_unfinished_rebuild_is_not_taken_for_a_position() {
+    let log = sample_log();
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("r.sqlite");
+    {
+        let store =
+            ReadStore::create_for_rebuild(&path, ReadStoreConfig::official()).expect("create");
+        store.apply(&log.events, &mut source(&log)).expect("apply");
+        // Cut short: never finished.
+    }
+    let store = ReadStore::open(&path, ReadStoreConfig::official()).expect("open");
+    assert_eq!(
+        store.next_index(),
+        0,
+        "an unfinished rebuild says nothing was folded"
+    );
+    assert!(
+        ReadStore::create_for_rebuild(&path, ReadStoreConfig::official()).is_err(),
+        "a rebuild never writes over an existing file"
+    );
+
+    // Finished, it equals following.
+    let done = dir.path().join("done.sqlite");
+    let rebuilt =
+        ReadStore::create_for_rebuild(&done, ReadStoreConfig::official()).expect("create");
+    rebuilt
+        .apply(&log.events, &mut source(&log))
+        .expect("apply");
+    rebuilt.finish_rebuild().expect("finish");
+    drop(rebuilt);
+    let rebuilt = ReadStore::open(&done, ReadStoreConfig::official()).expect("open");
+    assert_eq!(rebuilt.next_index(), log.events.len() as u64);
+    let live = open(&dir, "live.sqlite");
+    live.apply(&log.events, &mut source(&log)).expect("apply");
+    assert_eq!(rebuilt.dump().expect("dump"), live.dump().expect("dump"));
+}
