@@ -177,7 +177,7 @@ pub async fn case_timeline(
 }
 
 /// A read model as JSON for a response.
-fn to_json<T: Serialize>(v: &T) -> Result<Value, ApiError> {
+pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(|e| ApiError::internal(format!("read model to JSON: {e}")))
 }
 
@@ -259,10 +259,7 @@ pub async fn work_log(
         let department = department.clone();
         let officer = q.officer.clone();
         let read = models.read_store();
-        tokio::task::spawn_blocking(move || read.work_log(&department, date, officer.as_deref()))
-            .await
-            .map_err(|e| ApiError::internal(format!("work log: {e}")))?
-            .map_err(|e| ApiError::internal(e.to_string()))?
+        read_blocking(move || read.work_log(&department, date, officer.as_deref())).await?
     };
     Ok(Json(WorkLogView {
         department,
@@ -341,15 +338,7 @@ pub async fn search_cases(
     caller: Caller,
     ApiQuery(q): ApiQuery<CaseSearch>,
 ) -> ApiResult<Json<CasePage>> {
-    let day = |name: &str, v: &Option<String>| -> Result<Option<chrono::NaiveDate>, ApiError> {
-        v.as_deref()
-            .map(|text| {
-                chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| {
-                    ApiError::malformed(format!("{name} {text:?}: {e}; expected YYYY-MM-DD"))
-                })
-            })
-            .transpose()
-    };
+    let day = query_day;
     let mut filter = CaseFilter {
         stream: q.case.clone(),
         department: q.department.clone(),
@@ -412,11 +401,7 @@ pub async fn search_cases(
     }
     let read = state.read_models().await?.read_store();
     let now = Utc::now();
-    let (rows, total) =
-        tokio::task::spawn_blocking(move || read.cases(&filter, offset, limit, now))
-            .await
-            .map_err(|e| ApiError::internal(format!("case search: {e}")))?
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+    let (rows, total) = read_blocking(move || read.cases(&filter, offset, limit, now)).await?;
     Ok(Json(CasePage {
         total,
         offset,
@@ -433,4 +418,28 @@ pub(crate) fn named_value<T: serde::de::DeserializeOwned>(
     serde_json::from_value(Value::String(value.to_owned())).map_err(|_| {
         ApiError::malformed(format!("{name} {value:?} is not one of the known values"))
     })
+}
+
+/// An optional `YYYY-MM-DD` query parameter, or a 400 naming it.
+pub(crate) fn query_day(
+    name: &str,
+    v: &Option<String>,
+) -> Result<Option<chrono::NaiveDate>, ApiError> {
+    v.as_deref()
+        .map(|text| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| {
+                ApiError::malformed(format!("{name} {text:?}: {e}; expected YYYY-MM-DD"))
+            })
+        })
+        .transpose()
+}
+
+/// Runs a read of the persisted read models on a blocking thread.
+pub(crate) async fn read_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, projections::readstore::ReadStoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("read models: {e}")))?
+        .map_err(|e| ApiError::internal(e.to_string()))
 }

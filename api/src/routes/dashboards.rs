@@ -8,7 +8,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use ledger::StreamId;
 use projections::complaint::{self, ComplaintTimeline};
 use projections::fairness::{self, FairnessConfig};
@@ -22,7 +22,9 @@ use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::policy;
-use crate::routes::cases::{calendar, read_events};
+use crate::routes::cases::{
+    calendar, query_day as day, read_blocking as blocking, read_events, to_json,
+};
 use crate::state::AppState;
 
 /// Days covered when a period is not given: the 90 up to today.
@@ -384,27 +386,4 @@ fn period(q: &PeriodQuery) -> Result<Period, ApiError> {
     let to = day("to", &q.to)?.unwrap_or(today + chrono::Duration::days(1));
     let from = day("from", &q.from)?.unwrap_or(to - chrono::Duration::days(DEFAULT_PERIOD_DAYS));
     Period::new(from, to).map_err(|e| ApiError::malformed(format!("from/to: {e}")))
-}
-
-fn day(name: &str, v: &Option<String>) -> Result<Option<NaiveDate>, ApiError> {
-    v.as_deref()
-        .map(|text| {
-            NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| {
-                ApiError::malformed(format!("{name} {text:?}: {e}; expected YYYY-MM-DD"))
-            })
-        })
-        .transpose()
-}
-
-fn to_json<T: Serialize>(v: &T) -> Result<Value, ApiError> {
-    serde_json::to_value(v).map_err(|e| ApiError::internal(format!("read model to JSON: {e}")))
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, projections::readstore::ReadStoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(format!("read models: {e}")))?
-        .map_err(|e| ApiError::internal(e.to_string()))
 }

@@ -52,21 +52,8 @@ impl TestService {
 
     /// Stops the service, closes its store, and starts it again on the same
     /// data directory.
-    pub async fn restart(mut self) -> Self {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.server.take() {
-            h.await.expect("join").expect("served");
-        }
-        self.sqlite.close();
-        let TestService {
-            admin,
-            settings,
-            _dir,
-            ..
-        } = self;
-        Self::open_in(_dir, settings, false, Some(admin)).await
+    pub async fn restart(self) -> Self {
+        self.stop_keeping_data().await.start_again().await
     }
 
     /// The service's data directory.
