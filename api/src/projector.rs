@@ -253,7 +253,7 @@ async fn open_checked(
 const FIRST_BUILD_AT: u64 = 10_000;
 
 /// Removes an SQLite file with its WAL and shared-memory files.
-fn remove_sqlite(path: &Path) -> Result<(), ReadStoreError> {
+pub fn remove_sqlite(path: &Path) -> Result<(), ReadStoreError> {
     for suffix in ["", "-wal", "-shm"] {
         let p = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
         match std::fs::remove_file(&p) {

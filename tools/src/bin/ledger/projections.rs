@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use api::projector::{READ_STORE_FILE, rebuild};
+use api::projector::{READ_STORE_FILE, rebuild, remove_sqlite};
 use clap::Subcommand;
 use ledger::Store;
 use ledger::store::sqlite::SqliteStore;
@@ -97,17 +97,4 @@ fn open_log(data: &Path) -> anyhow::Result<Arc<dyn Store>> {
         anyhow::bail!("{}: no ledger store here", path.display());
     }
     Ok(Arc::new(SqliteStore::open_for_audit(&path)?))
-}
-
-/// Removes an SQLite file and its WAL and shared-memory files.
-fn remove_sqlite(path: &Path) -> anyhow::Result<()> {
-    for suffix in ["", "-wal", "-shm"] {
-        let p = PathBuf::from(format!("{}{suffix}", path.display()));
-        match std::fs::remove_file(&p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("removing {}", p.display())),
-        }
-    }
-    Ok(())
 }
