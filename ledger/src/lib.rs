@@ -24,8 +24,13 @@
 //!   proofs/tiles/following built on it, and the embedded SQLite backend.
 //! - [`datadir`]: a data directory: the ledger key (0600) and the store.
 //! - [`audit`]: `verify_store`, driving the pure auditor over a store.
+//!
+//! Evidence:
+//! - [`bundle`]: the evidence bundle of one case or complaint and its
+//!   offline verification (pure).
 
 pub mod audit;
+pub mod bundle;
 pub mod checkpoint;
 pub mod clock;
 pub mod cosignature;

@@ -9,16 +9,27 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use ledger::Store;
-use ledger::audit::verify_store;
 use ledger::datadir::DataDir;
-use ledger::store::sqlite::{SqliteConfig, SqliteStore};
+use ledger::store::sqlite::SqliteConfig;
 
+#[path = "ledger/append.rs"]
+mod append;
 #[path = "ledger/bench.rs"]
 mod bench;
+#[path = "ledger/catalog.rs"]
+mod catalog;
+#[path = "ledger/export.rs"]
+mod export;
+#[path = "ledger/keygen.rs"]
+mod keygen;
+#[path = "ledger/monitor.rs"]
+mod monitor;
 #[path = "ledger/projections.rs"]
 mod projections_cmd;
 #[path = "ledger/serve.rs"]
 mod serve;
+#[path = "ledger/verify.rs"]
+mod verify;
 #[path = "ledger/witness.rs"]
 mod witness;
 
@@ -76,13 +87,36 @@ enum Command {
         #[command(subcommand)]
         action: projections_cmd::ProjectionsCommand,
     },
-    /// Audit a whole store on disk: entries, links, signatures, tree, checkpoints.
+    /// Verify an evidence bundle offline, or audit a whole store on disk.
     ///
     /// Example: ledger verify --data ./data
-    Verify {
-        #[arg(long, env = "LEDGER_DATA")]
-        data: PathBuf,
+    Verify(verify::VerifyArgs),
+    /// Create a department's or witness's Ed25519 key pair.
+    ///
+    /// Example: ledger keygen --out keys/dept-gov
+    Keygen(keygen::KeygenArgs),
+    /// Append events from a JSON or NDJSON file (or stdin), signed with a department key.
+    ///
+    /// Example: ledger append --server http://127.0.0.1:8080 --key keys/dept-gov.key events.ndjson
+    Append(append::AppendArgs),
+    /// The service catalogue: import service items from a spreadsheet.
+    ///
+    /// Example: ledger catalog import items.xlsx --server http://127.0.0.1:8080
+    Catalog {
+        #[command(subcommand)]
+        action: catalog::CatalogCommand,
     },
+    /// Export an evidence bundle for one case or complaint.
+    ///
+    /// Example: ledger export case 2026-000123 --server http://127.0.0.1:8080 -o case.bundle.json
+    Export {
+        #[command(subcommand)]
+        what: export::ExportCommand,
+    },
+    /// Audit a live server through its public tiles, as an outside monitor.
+    ///
+    /// Example: ledger monitor http://127.0.0.1:8080 --state monitor.json
+    Monitor(monitor::MonitorArgs),
 }
 
 fn main() -> ExitCode {
@@ -158,25 +192,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             store.close();
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { data } => {
-            let pub_path = data.join("ledger.pub");
-            let text = std::fs::read_to_string(&pub_path)
-                .map_err(|e| anyhow::anyhow!("reading {}: {e}", pub_path.display()))?;
-            let key = ledger::note::NoteVerifier::from_verifier_key_string(text.trim())?;
-            let store = SqliteStore::open_for_audit(&data.join("ledger.sqlite"))?;
-            match verify_store(&store, &key, |_| {}).await? {
-                Ok(summary) => {
-                    println!(
-                        "✓ {} entries, {} checkpoints, {} keys: every entry, link, signature, tree hash and checkpoint verified",
-                        summary.entries, summary.checkpoints, summary.keys
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(problem) => {
-                    println!("✗ {problem}");
-                    Ok(ExitCode::from(1))
-                }
-            }
-        }
+        Command::Verify(args) => verify::run(args).await,
+        Command::Keygen(args) => keygen::run(args).await,
+        Command::Append(args) => append::run(args).await,
+        Command::Catalog { action } => catalog::run(action).await,
+        Command::Export { what } => export::run(what).await,
+        Command::Monitor(args) => monitor::run(args).await,
     }
 }

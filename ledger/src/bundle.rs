@@ -1,0 +1,1 @@
+//! Evidence bundles: format and offline verification (issue 5; being built).

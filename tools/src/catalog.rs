@@ -1,0 +1,1 @@
+//! Service items from government spreadsheets (issue 5; being built).
