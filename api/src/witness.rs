@@ -565,15 +565,31 @@ impl Witness {
 }
 
 fn persist(path: &Path, state: &HashMap<String, Cosigned>) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    write_atomically(
+        path,
+        &serde_json::to_vec(state).map_err(std::io::Error::other)?,
+    )
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves either the old file
+/// or the new one, never a mix: the bytes go to `<path>.tmp` (fsynced),
+/// which is renamed over `path`, and the directory is fsynced so that the
+/// rename itself is durable. A witness's state and an outside monitor's are
+/// kept this way.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     let mut f = fs::File::create(&tmp)?;
-    f.write_all(&serde_json::to_vec(state).map_err(std::io::Error::other)?)?;
+    f.write_all(bytes)?;
     f.sync_all()?;
+    drop(f);
     fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    fs::File::open(dir)?.sync_all()
 }
 
 /// `POST /add-checkpoint` for `witness`.

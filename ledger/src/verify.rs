@@ -224,6 +224,38 @@ impl Auditor {
         }
     }
 
+    /// Continues an audit that stopped after `frontier.size()` entries, from
+    /// what it left: the tree's right edge, each stream's head (its last
+    /// version and that event's leaf hash) and the key registry as of then.
+    /// An outside monitor keeps these between runs so that it reads only
+    /// the entries that followed.
+    pub fn resume(
+        log_key: NoteVerifier,
+        frontier: Frontier,
+        heads: impl IntoIterator<Item = (StreamId, StreamVersion, LeafHash)>,
+        registry: KeyRegistry,
+    ) -> Self {
+        Auditor {
+            log_key,
+            next: frontier.size(),
+            frontier,
+            heads: heads.into_iter().map(|(s, v, h)| (s, (v, h))).collect(),
+            registry,
+            checkpoints_checked: 0,
+        }
+    }
+
+    /// The tree's right edge after the entries checked so far.
+    pub fn frontier(&self) -> &Frontier {
+        &self.frontier
+    }
+
+    /// Each stream's head after the entries checked so far: its last
+    /// version and that event's leaf hash (what [`Auditor::resume`] takes).
+    pub fn stream_heads(&self) -> impl Iterator<Item = (&StreamId, StreamVersion, LeafHash)> {
+        self.heads.iter().map(|(s, (v, h))| (s, *v, *h))
+    }
+
     /// Entries checked so far.
     pub fn size(&self) -> u64 {
         self.next
