@@ -1,1 +1,0 @@
-//! Evidence bundles: format and offline verification (issue 5; being built).
