@@ -44,6 +44,17 @@ pub enum ClientError {
     },
 }
 
+impl ClientError {
+    /// The problem's kind: the last part of its `type`
+    /// (`urn:ledger:problem:version-conflict` → `version-conflict`).
+    pub fn problem_kind(&self) -> Option<&str> {
+        match self {
+            ClientError::Status { kind: Some(k), .. } => Some(k.rsplit(':').next().unwrap_or(k)),
+            _ => None,
+        }
+    }
+}
+
 /// A client of one server.
 #[derive(Clone, Debug)]
 pub struct Client {
