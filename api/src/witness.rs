@@ -464,11 +464,21 @@ impl Witness {
 
     /// The size this witness last cosigned for `origin`.
     pub fn cosigned_size(&self, origin: &str) -> Option<u64> {
+        self.cosigned(origin).map(|(size, _)| size)
+    }
+
+    /// The size and root hash this witness last cosigned for `origin`.
+    pub fn cosigned(&self, origin: &str) -> Option<(u64, Hash)> {
         self.state
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(origin)
-            .map(|c| c.size)
+            .map(|c| (c.size, Hash(c.root)))
+    }
+
+    /// Whether `origin` is a log this witness witnesses.
+    pub fn knows(&self, origin: &str) -> bool {
+        self.logs.contains_key(origin)
     }
 
     /// Handles one `add-checkpoint` request body; answers the cosignature
@@ -481,7 +491,13 @@ impl Witness {
         let cp = Checkpoint::parse(&note.text)
             .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))?;
         let Some(log_key) = self.logs.get(&cp.origin) else {
-            return Err(Refusal::new(StatusCode::NOT_FOUND, "unknown log origin"));
+            return Err(Refusal::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "unknown log origin {:?}: this witness does not witness it",
+                    cp.origin
+                ),
+            ));
         };
         if note.verify(std::slice::from_ref(log_key)).is_err() {
             return Err(Refusal::new(
@@ -516,10 +532,16 @@ impl Witness {
                 }
             }
             Some(old) if old.size == cp.size => {
+                // tlog-witness: same size, different root hash: 409.
                 if old.root != cp.root {
                     return Err(Refusal::new(
                         StatusCode::CONFLICT,
-                        "same size, different root hash",
+                        format!(
+                            "same size, different root hash: this witness cosigned size {} with root {}, the checkpoint has root {}",
+                            old.size,
+                            Hash(old.root).to_base64(),
+                            Hash(cp.root).to_base64()
+                        ),
                     ));
                 }
             }
@@ -533,9 +555,16 @@ impl Witness {
                 )
                 .is_err()
                 {
+                    // tlog-witness: a proof that does not verify: 422.
                     return Err(Refusal::new(
                         StatusCode::UNPROCESSABLE_ENTITY,
-                        "the consistency proof does not verify",
+                        format!(
+                            "the consistency proof does not verify: size {} with root {} does not extend size {} with root {}, which this witness cosigned",
+                            cp.size,
+                            Hash(cp.root).to_base64(),
+                            old.size,
+                            Hash(old.root).to_base64()
+                        ),
                     ));
                 }
             }
