@@ -118,6 +118,28 @@ impl Client {
         })
     }
 
+    /// POST `body` as it is (`text/plain`, e.g. C2SP note signature lines)
+    /// to `path` and parse the JSON answer.
+    pub async fn post_text<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<T, ClientError> {
+        let url = self.url(path);
+        let req = self.authorised(
+            self.http
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .body(body),
+        );
+        let bytes = self.send("POST", url.clone(), req).await?;
+        serde_json::from_slice(&bytes).map_err(|source| ClientError::Body {
+            method: "POST",
+            url,
+            source,
+        })
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
