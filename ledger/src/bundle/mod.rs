@@ -238,6 +238,37 @@ pub enum BundleError {
     KeyListMismatch { key_id: KeyId },
 }
 
+impl BundleError {
+    /// A stable snake_case name of the problem's kind, for JSON reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BundleError::UnsupportedFormat { .. } => "unsupported_format",
+            BundleError::CheckpointSignature { .. } => "checkpoint_signature",
+            BundleError::CosignatureInvalid { .. } => "cosignature_invalid",
+            BundleError::TooFewCosignatures { .. } => "too_few_cosignatures",
+            BundleError::NoEvents => "no_events",
+            BundleError::EntryEncoding { .. } => "entry_encoding",
+            BundleError::MalformedProof { .. } => "malformed_proof",
+            BundleError::ProofCheckpointMismatch { .. } => "proof_checkpoint_mismatch",
+            BundleError::InclusionProofInvalid { .. } => "inclusion_proof_invalid",
+            BundleError::EntryNotCanonical { .. } => "entry_not_canonical",
+            BundleError::EventDiffersFromEntry { .. } => "event_differs_from_entry",
+            BundleError::WrongStream { .. } => "wrong_stream",
+            BundleError::OutOfLogOrder { .. } => "out_of_log_order",
+            BundleError::VersionGap { .. } => "version_gap",
+            BundleError::ChainBroken { .. } => "chain_broken",
+            BundleError::RegistryEventInvalid { .. } => "registry_event_invalid",
+            BundleError::SignatureByUnknownKey { .. } => "signature_by_unknown_key",
+            BundleError::SignatureByRevokedKey { .. } => "signature_by_revoked_key",
+            BundleError::KeyNotYetValid { .. } => "key_not_yet_valid",
+            BundleError::KeyOfOtherDepartment { .. } => "key_of_other_department",
+            BundleError::UnsupportedAlgorithm { .. } => "unsupported_algorithm",
+            BundleError::SignatureInvalid { .. } => "signature_invalid",
+            BundleError::KeyListMismatch { .. } => "key_list_mismatch",
+        }
+    }
+}
+
 impl EvidenceBundle {
     /// Builds a bundle from what an exporter fetched: `checkpoint` is the
     /// signed note (with cosignatures) every audit path was computed
@@ -800,5 +831,53 @@ mod tests {
             matches!(err, BundleError::SignatureByUnknownKey { version: 0, .. }),
             "{err}"
         );
+    }
+
+    /// `tests/vectors/bundle-case.json` was exported from a real `ledger
+    /// serve` with a real `ledger witness` by `tools/tests/bundle.rs`
+    /// (`LEDGER_WRITE_BUNDLE_VECTOR=1`): seven signed steps, the second key
+    /// revoked after version 5, one cosignature.
+    #[test]
+    fn the_vector_from_a_real_server_verifies() {
+        let bundle =
+            EvidenceBundle::from_json(include_bytes!("../../tests/vectors/bundle-case.json"))
+                .unwrap();
+        let trust: Value =
+            serde_json::from_slice(include_bytes!("../../tests/vectors/bundle-case.trust.json"))
+                .unwrap();
+        let policy = TrustPolicy {
+            log_key: crate::note::NoteVerifier::from_verifier_key_string(
+                trust["ledger_key"].as_str().unwrap(),
+            )
+            .unwrap(),
+            witnesses: vec![
+                crate::cosignature::CosignatureVerifier::from_verifier_key_string(
+                    trust["witness_keys"][0].as_str().unwrap(),
+                )
+                .unwrap(),
+            ],
+            witnesses_required: 1,
+        };
+        let report = verify_bundle(&bundle, &policy).unwrap();
+        assert_eq!(report.stream.as_str(), "case-T-1");
+        assert_eq!(report.steps.len(), 7);
+        assert_eq!(report.cosignatures.len(), 1);
+        assert_eq!(report.keys.len(), 2);
+        assert_eq!(
+            report.steps[5].signed_by.as_ref(),
+            Some(&report.keys[1].key)
+        );
+        assert!(report.keys[1].revoked_at_index.unwrap() > report.steps[5].log_index);
+        assert!(report.keys[1].revoked_at_index.unwrap() < report.steps[6].log_index);
+        // The file is exactly what this code writes.
+        let text = include_bytes!("../../tests/vectors/bundle-case.json");
+        assert_eq!(bundle.to_json(), text.to_vec());
+
+        let mut b = bundle.clone();
+        rewrite_entry(&mut b.events[6], |e| e[10] ^= 0x20);
+        assert!(matches!(
+            verify_bundle(&b, &policy),
+            Err(BundleError::InclusionProofInvalid { .. })
+        ));
     }
 }

@@ -71,6 +71,8 @@ pub struct WitnessCosignature {
     pub witness: String,
     /// The witness's own time, POSIX seconds (C2SP tlog-cosignature).
     pub timestamp: u64,
+    /// The same instant as RFC 3339 UTC, when it is one chrono can write.
+    pub time: Option<Timestamp>,
 }
 
 /// One verified event of the stream.
@@ -187,6 +189,10 @@ fn trusted_cosignatures(
         .map(|(w, timestamp)| WitnessCosignature {
             witness: w.name().to_owned(),
             timestamp,
+            time: i64::try_from(timestamp)
+                .ok()
+                .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
+                .map(Timestamp::from_datetime),
         })
         .collect())
 }
