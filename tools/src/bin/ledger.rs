@@ -89,7 +89,8 @@ enum Command {
     },
     /// Verify an evidence bundle offline, or audit a whole store on disk.
     ///
-    /// Example: ledger verify --data ./data
+    /// Example: ledger verify case-2026-000123.bundle.json --trust trust.toml
+    /// (or: ledger verify --data ./data)
     Verify(verify::VerifyArgs),
     /// Create a department's or witness's Ed25519 key pair.
     ///
