@@ -306,5 +306,5 @@ async fn a_key_file_others_can_read_is_refused() {
     ])
     .await;
     assert_eq!(o.status.code(), Some(2));
-    assert!(loopback::stderr(&o).contains("not a base64 32-byte seed"));
+    assert!(loopback::stderr(&o).contains("is not a private key file"));
 }

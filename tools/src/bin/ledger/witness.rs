@@ -19,7 +19,7 @@
 //! key, state or connection error.
 
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,6 +36,8 @@ use ledger::checkpoint::Checkpoint;
 use ledger::cosignature::Cosigner;
 use ledger::note::{Note, NoteVerifier};
 use tools::client::{Client, ClientError};
+
+use crate::keygen::read_signing_key;
 
 #[derive(Args, Debug)]
 #[command(
@@ -84,7 +86,7 @@ pub async fn run(args: WitnessArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("creating {}", args.data.display()))?;
     let key = match &args.key {
-        Some(path) => read_key(path)?,
+        Some(path) => read_signing_key(path)?,
         None => load_or_create_key(&args.data.join("witness.key"))?,
     };
     let cosigner = Cosigner::new(&args.name, key)?;
@@ -274,30 +276,9 @@ async fn pull_once(client: &Client, witness: &Witness) -> anyhow::Result<Pulled>
     }
 }
 
-/// Reads a key file made by `ledger keygen` (or by a first start).
-fn read_key(path: &Path) -> anyhow::Result<SigningKey> {
-    let mode = std::fs::metadata(path)
-        .with_context(|| format!("reading key {}", path.display()))?
-        .permissions()
-        .mode();
-    anyhow::ensure!(
-        mode & 0o077 == 0,
-        "{} is readable by others (mode {:o}); it must be 0600",
-        path.display(),
-        mode & 0o777
-    );
-    let text = std::fs::read_to_string(path)?;
-    let seed: [u8; 32] = BASE64
-        .decode(text.trim())
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .with_context(|| format!("{} is not a base64 32-byte seed", path.display()))?;
-    Ok(SigningKey::from_bytes(&seed))
-}
-
 fn load_or_create_key(path: &Path) -> anyhow::Result<SigningKey> {
     if path.exists() {
-        return read_key(path);
+        return read_signing_key(path);
     }
     let key = SigningKey::generate(&mut rand::rng());
     let mut f = std::fs::OpenOptions::new()
