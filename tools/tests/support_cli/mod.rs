@@ -4,16 +4,20 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 
-/// A `ledger serve` process; stopped (SIGKILL) when dropped.
+#[path = "../support/loopback.rs"]
+mod loopback;
+
+/// A `ledger serve` process on a fresh data directory; stopped (SIGKILL)
+/// when dropped.
 pub struct Server {
-    child: Child,
+    // Dropped first: the process stops before its directory goes.
+    _running: loopback::Running,
     pub base: String,
     pub admin: String,
     pub data: PathBuf,
@@ -26,48 +30,11 @@ impl Server {
     pub fn start() -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ledger"))
-            .args(["serve", "--data"])
-            .arg(&data)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("LEDGER_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn ledger serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let base = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(addr) = line.strip_prefix("listening on ") {
-                        break addr.trim().to_owned();
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("ledger serve printed no 'listening on' line");
-                }
-            }
-        };
-        let admin = std::fs::read_to_string(data.join("admin.token"))
-            .expect("admin.token")
-            .trim()
-            .to_owned();
+        let running = loopback::Running::serve(&data, &[]);
         Server {
-            child,
-            base,
-            admin,
+            base: running.base.clone(),
+            admin: loopback::admin_token(&data),
+            _running: running,
             data,
             dir,
             http: reqwest::Client::new(),
@@ -169,13 +136,6 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `ledger ARGS` with `stdin` (empty if `None`).
 pub fn ledger(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ledger"))
@@ -212,6 +172,12 @@ pub fn expect_code(out: &Output, code: i32) {
         stdout(out),
         stderr(out)
     );
+}
+
+/// Asserts exit code 2 with `needle` in stderr.
+pub fn refused(out: &Output, needle: &str) {
+    expect_code(out, 2);
+    assert!(stderr(out).contains(needle), "{}", stderr(out));
 }
 
 /// `ledger keygen --out PATH --json`: the printed object.
