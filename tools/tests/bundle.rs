@@ -4,10 +4,11 @@
 //! inspector's export, offline verification, and tampered bundles each
 //! refused with its kind (exit 1) while bad input is a usage error (exit 2).
 
-use std::io::{BufRead, BufReader};
+#[path = "support/loopback.rs"]
+mod loopback;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -19,69 +20,8 @@ use ledger::keys::{KeyId, PublicKey};
 use ledger::merkle::{MemoryTree, inclusion_proof};
 use ledger::note::{Note, NoteSigner};
 use ledger::{ActorId, EventType, LeafHash, LogIndex, ProposedEvent, StreamId, StreamVersion};
+use loopback::{Running, admin_token, ledger, log_vkey};
 use serde_json::{Value, json};
-
-/// A `ledger` process we started; killed (by its own pid) when dropped.
-struct Proc {
-    child: Child,
-    base: String,
-    stdout: Vec<String>,
-}
-
-impl Proc {
-    fn spawn(verb: &str, args: &[&str]) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ledger"))
-            .arg(verb)
-            .args(args)
-            .env("LEDGER_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn ledger");
-        let out = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut stdout = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
-                let _ = child.kill();
-                panic!("no 'listening on' line from ledger {verb}: {stdout:?}")
-            });
-            if let Some(addr) = line.strip_prefix("listening on ") {
-                let base = addr.trim().to_owned();
-                stdout.push(line);
-                return Proc {
-                    child,
-                    base,
-                    stdout,
-                };
-            }
-            stdout.push(line);
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn ledger(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .args(args)
-        .output()
-        .expect("run ledger")
-}
 
 fn text(out: &Output) -> String {
     format!(
@@ -95,8 +35,8 @@ struct Fixture {
     _dir: tempfile::TempDir,
     dir: PathBuf,
     data: PathBuf,
-    server: Proc,
-    _witness: Proc,
+    server: Running,
+    _witness: Running,
     witness_key: String,
     ledger_key: String,
     admin: String,
@@ -173,7 +113,7 @@ impl Fixture {
     }
 
     /// `ledger verify FILE` with the fixture's trust and `extra` options.
-    fn verify(&self, file: &Path, extra: &[&str]) -> Output {
+    async fn verify(&self, file: &Path, extra: &[&str]) -> Output {
         let mut args = vec![
             "verify".to_owned(),
             file.to_str().expect("utf-8").to_owned(),
@@ -181,7 +121,7 @@ impl Fixture {
         args.extend(self.trust_args());
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        ledger(&args)
+        ledger(&args).await
     }
 }
 
@@ -211,24 +151,12 @@ async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().to_owned();
     let data = path.join("data");
-    let server = Proc::spawn(
-        "serve",
-        &[
-            "--data",
-            data.to_str().expect("utf-8"),
-            "--listen",
-            "127.0.0.1:0",
-            "--witness-interval",
-            "1",
-            "--origin",
-            "bundle.example/log",
-        ],
+    let server = Running::serve(
+        &data,
+        &["--witness-interval", "1", "--origin", "bundle.example/log"],
     );
-    let ledger_key = std::fs::read_to_string(data.join("ledger.pub"))
-        .expect("ledger.pub")
-        .trim()
-        .to_owned();
-    let witness = Proc::spawn(
+    let ledger_key = log_vkey(&data);
+    let witness = Running::spawn(
         "witness",
         &[
             "--data",
@@ -248,10 +176,7 @@ async fn fixture() -> Fixture {
         .expect("witness key line")
         .trim()
         .to_owned();
-    let admin = std::fs::read_to_string(data.join("admin.token"))
-        .expect("admin.token")
-        .trim()
-        .to_owned();
+    let admin = admin_token(&data);
     let mut f = Fixture {
         _dir: dir,
         dir: path,
@@ -329,7 +254,7 @@ async fn fixture() -> Fixture {
     f
 }
 
-fn export(f: &Fixture, out: &Path) -> Output {
+async fn export(f: &Fixture, out: &Path) -> Output {
     ledger(&[
         "export",
         "case",
@@ -345,6 +270,7 @@ fn export(f: &Fixture, out: &Path) -> Output {
         "--wait",
         "30",
     ])
+    .await
 }
 
 fn write_json(path: &Path, value: &Value) {
@@ -352,10 +278,10 @@ fn write_json(path: &Path, value: &Value) {
 }
 
 /// Verifies a tampered copy of `bundle`; expects exit 1 naming `kind`.
-fn refused(f: &Fixture, bundle: &Value, name: &str, kind: &str, extra: &[&str]) -> String {
+async fn refused(f: &Fixture, bundle: &Value, name: &str, kind: &str, extra: &[&str]) -> String {
     let path = f.out(&format!("{name}.json"));
     write_json(&path, bundle);
-    let out = f.verify(&path, extra);
+    let out = f.verify(&path, extra).await;
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{name}: {said}");
     assert!(said.contains(kind), "{name}: expected {kind}: {said}");
@@ -366,7 +292,7 @@ fn refused(f: &Fixture, bundle: &Value, name: &str, kind: &str, extra: &[&str]) 
 async fn export_verify_and_every_tamper_refused() {
     let f = fixture().await;
     let file = f.out("case-T-1.bundle.json");
-    let out = export(&f, &file);
+    let out = export(&f, &file).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         text(&out).contains("7 events of case-T-1"),
@@ -375,7 +301,7 @@ async fn export_verify_and_every_tamper_refused() {
     );
 
     // Verified offline, with the witness's cosignature.
-    let out = f.verify(&file, &[]);
+    let out = f.verify(&file, &[]).await;
     let said = text(&out);
     assert_eq!(out.status.code(), Some(0), "{said}");
     assert!(
@@ -402,7 +328,8 @@ async fn export_verify_and_every_tamper_refused() {
         "--trust",
         trust.to_str().expect("utf-8"),
         "--json",
-    ]);
+    ])
+    .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let report: Value = serde_json::from_slice(&out.stdout).expect("json report");
     assert_eq!(report["verified"], true);
@@ -439,13 +366,13 @@ async fn export_verify_and_every_tamper_refused() {
     bytes[50] ^= 0x01;
     b["events"][3]["entry"] = json!(BASE64.encode(&bytes));
     let idx3 = good["events"][3]["log_index"].as_u64().expect("index");
-    let said = refused(&f, &b, "entry-byte", "inclusion_proof_invalid", &[]);
+    let said = refused(&f, &b, "entry-byte", "inclusion_proof_invalid", &[]).await;
     assert!(said.contains(&format!("log index {idx3}")), "{said}");
 
     // One byte of the readable event changed.
     let mut b = good.clone();
     b["events"][2]["event"]["payload"]["step"] = json!(9);
-    refused(&f, &b, "event-byte", "event_differs_from_entry", &[]);
+    refused(&f, &b, "event-byte", "event_differs_from_entry", &[]).await;
 
     // One character of a proof hash, and of the checkpoint's root.
     let mut b = good.clone();
@@ -457,7 +384,7 @@ async fn export_verify_and_every_tamper_refused() {
         &line[1..]
     );
     b["events"][1]["proof"] = json!(proof.replacen(&line, &flipped, 1));
-    refused(&f, &b, "proof-byte", "inclusion_proof_invalid", &[]);
+    refused(&f, &b, "proof-byte", "inclusion_proof_invalid", &[]).await;
     let mut b = good.clone();
     let cp = b["checkpoint"].as_str().expect("checkpoint").to_owned();
     let root = cp.lines().nth(2).expect("root line").to_owned();
@@ -467,12 +394,12 @@ async fn export_verify_and_every_tamper_refused() {
         &root[1..]
     );
     b["checkpoint"] = json!(cp.replacen(&root, &flipped, 1));
-    refused(&f, &b, "checkpoint-byte", "checkpoint_signature", &[]);
+    refused(&f, &b, "checkpoint-byte", "checkpoint_signature", &[]).await;
 
     // An entry removed.
     let mut b = good.clone();
     b["events"].as_array_mut().expect("events").remove(4);
-    let said = refused(&f, &b, "removed", "version_gap", &[]);
+    let said = refused(&f, &b, "removed", "version_gap", &[]).await;
     assert!(said.contains("version 4 is missing"), "{said}");
 
     // Proofs of two entries swapped.
@@ -480,7 +407,7 @@ async fn export_verify_and_every_tamper_refused() {
     let p1 = b["events"][1]["proof"].clone();
     b["events"][1]["proof"] = b["events"][5]["proof"].clone();
     b["events"][5]["proof"] = p1;
-    refused(&f, &b, "swapped", "inclusion_proof_invalid", &[]);
+    refused(&f, &b, "swapped", "inclusion_proof_invalid", &[]).await;
 
     // A checkpoint signed by another key of the same name.
     let mut b = good.clone();
@@ -495,14 +422,15 @@ async fn export_verify_and_every_tamper_refused() {
             e["proof"] = json!(p);
         }
     }
-    refused(&f, &b, "other-key", "checkpoint_signature", &[]);
+    refused(&f, &b, "other-key", "checkpoint_signature", &[]).await;
     // Or the right bundle against a ledger key the verifier does not trust.
     let out = ledger(&[
         "verify",
         file.to_str().expect("utf-8"),
         "--ledger-key",
         &other.verifier().to_verifier_key_string(),
-    ]);
+    ])
+    .await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("checkpoint_signature"),
@@ -520,7 +448,8 @@ async fn export_verify_and_every_tamper_refused() {
         "two-witnesses",
         "too_few_cosignatures",
         &["--witness-key", &w2, "--witnesses-required", "2"],
-    );
+    )
+    .await;
     assert!(
         said.contains("1 by trusted witnesses, 2 required"),
         "{said}"
@@ -531,20 +460,21 @@ async fn export_verify_and_every_tamper_refused() {
     stripped.signatures.truncate(1);
     let stripped = String::from_utf8(stripped.to_bytes()).expect("utf-8");
     b["checkpoint"] = json!(stripped);
-    refused(&f, &b, "stripped", "too_few_cosignatures", &[]);
+    refused(&f, &b, "stripped", "too_few_cosignatures", &[]).await;
 
     // Bad input: not a bundle, a malformed key, nothing trusted.
     let junk = f.out("junk.json");
     std::fs::write(&junk, b"{\"format\": 1").expect("junk");
-    assert_eq!(f.verify(&junk, &[]).status.code(), Some(2));
+    assert_eq!(f.verify(&junk, &[]).await.status.code(), Some(2));
     let out = ledger(&[
         "verify",
         file.to_str().expect("utf-8"),
         "--ledger-key",
         "not-a-key",
-    ]);
+    ])
+    .await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let out = ledger(&["verify", file.to_str().expect("utf-8")]);
+    let out = ledger(&["verify", file.to_str().expect("utf-8")]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("--ledger-key"), "{}", text(&out));
     // A stream that does not exist: nothing is written.
@@ -559,7 +489,8 @@ async fn export_verify_and_every_tamper_refused() {
         &f.inspector,
         "-o",
         nothing.to_str().expect("utf-8"),
-    ]);
+    ])
+    .await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(!nothing.exists());
 
@@ -656,7 +587,8 @@ async fn revoked_key_forged_by_the_operator(f: &Fixture, good: &Value) {
         path.to_str().expect("utf-8"),
         "--ledger-key",
         &f.ledger_key,
-    ]);
+    ])
+    .await;
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("signature_by_revoked_key"), "{said}");

@@ -224,6 +224,9 @@ async fn checkpoint_covering(
                     options.wait
                 );
             }
+            if signed_afresh {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
             // Asking for a proof of the last entry makes the server sign a
             // checkpoint that covers it.
             let _: InclusionProofView = client
