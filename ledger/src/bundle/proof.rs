@@ -125,7 +125,7 @@ impl TlogProof {
                 return Err(TlogProofError::TooManyHashes);
             }
             hashes.push(
-                Hash::from_base64(&line).ok_or(TlogProofError::MalformedHash { line: line_no })?,
+                Hash::from_base64(line).ok_or(TlogProofError::MalformedHash { line: line_no })?,
             );
         }
         if rest.is_empty() {

@@ -213,6 +213,14 @@ struct CheckedSection {
     messages: Vec<Vec<u8>>,
 }
 
+/// One entry that passed [`ProvenTree::check_entry`]: the event, its leaf
+/// hash and the message its author signed.
+struct CheckedEntry {
+    event: Event,
+    leaf: LeafHash,
+    message: Vec<u8>,
+}
+
 impl ProvenTree<'_> {
     /// Checks every entry of a section on all cores, then the section's
     /// stream and log order; the first problem in bundle order.
@@ -221,7 +229,7 @@ impl ProvenTree<'_> {
         entries: &[BundleEntry],
         stream: &StreamId,
     ) -> Result<CheckedSection, BundleError> {
-        let checked: Vec<Result<(Event, LeafHash, Vec<u8>), BundleError>> =
+        let checked: Vec<Result<CheckedEntry, BundleError>> =
             entries.par_iter().map(|e| self.check_entry(e)).collect();
         let mut section = CheckedSection {
             pairs: Vec::with_capacity(entries.len()),
@@ -229,7 +237,11 @@ impl ProvenTree<'_> {
             messages: Vec::with_capacity(entries.len()),
         };
         for (entry, result) in entries.iter().zip(checked) {
-            let (event, leaf, message) = result?;
+            let CheckedEntry {
+                event,
+                leaf,
+                message,
+            } = result?;
             if &event.stream != stream {
                 return Err(BundleError::WrongStream {
                     log_index: entry.log_index,
@@ -255,7 +267,7 @@ impl ProvenTree<'_> {
 
     /// One entry: encoding, tlog-proof, inclusion in the checkpoint's tree,
     /// canonical form, and the readable event.
-    fn check_entry(&self, e: &BundleEntry) -> Result<(Event, LeafHash, Vec<u8>), BundleError> {
+    fn check_entry(&self, e: &BundleEntry) -> Result<CheckedEntry, BundleError> {
         let log_index = e.log_index;
         let bytes = BASE64
             .decode(&e.entry)
@@ -292,7 +304,11 @@ impl ProvenTree<'_> {
         if canonical != bytes {
             return Err(BundleError::EventDiffersFromEntry { log_index });
         }
-        Ok((event, leaf, message))
+        Ok(CheckedEntry {
+            event,
+            leaf,
+            message,
+        })
     }
 }
 
