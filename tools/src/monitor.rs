@@ -104,6 +104,9 @@ pub enum MonitorError {
     /// The first problem the audit found in the entries or the tree.
     #[error("{problem}")]
     Audit { problem: Problem },
+    /// The run was stopped before it finished (the runtime shutting down).
+    #[error("interrupted: {detail}")]
+    Interrupted { detail: String },
 }
 
 impl MonitorError {
@@ -112,7 +115,9 @@ impl MonitorError {
     pub fn is_verification_failure(&self) -> bool {
         !matches!(
             self,
-            MonitorError::Fetch { .. } | MonitorError::State { .. }
+            MonitorError::Fetch { .. }
+                | MonitorError::State { .. }
+                | MonitorError::Interrupted { .. }
         )
     }
 }
@@ -521,13 +526,16 @@ async fn audit_entries(
             }
         };
         let (checked, fetched) = tokio::join!(check, prefetch);
-        let (checked_auditor, report, entries) = checked.map_err(|e| MonitorError::Audit {
-            problem: Problem {
-                kind: ProblemKind::AlteredEntry,
-                index: LogIndex(from),
-                detail: format!("the check of entries {from}..{to} failed: {e}"),
-            },
-        })?;
+        let (checked_auditor, report, entries) = match checked {
+            Ok(done) => done,
+            // A panic in the auditor is a bug: let it surface as one.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => {
+                return Err(MonitorError::Interrupted {
+                    detail: format!("checking entries {from}..{to}: {e}"),
+                });
+            }
+        };
         auditor = checked_auditor;
         if let Some(problem) = report.problem {
             return Err(MonitorError::Audit { problem });
