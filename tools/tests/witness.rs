@@ -251,28 +251,35 @@ async fn a_pulling_witness_cosigns_and_refuses_a_rewritten_history() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_file_others_can_read_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let key = dir.path().join("open.key");
-    write_key(&key, 0o644);
     let wdir = dir.path().join("witness");
     let log = ledger::note::NoteSigner::generate("example.org/log")
         .expect("signer")
         .verifier()
         .to_verifier_key_string();
-    let o = ledger(&[
-        "witness",
-        "--data",
-        wdir.to_str().expect("utf-8"),
-        "--name",
-        WITNESS,
-        "--key",
-        key.to_str().expect("utf-8"),
-        "--log",
-        &log,
-        "--pull",
-        "http://127.0.0.1:9",
-        "--once",
-    ])
-    .await;
+    let with_key = |key: &Path| {
+        let (wdir, key, log) = (wdir.clone(), key.to_owned(), log.clone());
+        async move {
+            ledger(&[
+                "witness",
+                "--data",
+                wdir.to_str().expect("utf-8"),
+                "--name",
+                WITNESS,
+                "--key",
+                key.to_str().expect("utf-8"),
+                "--log",
+                &log,
+                "--pull",
+                "http://127.0.0.1:9",
+                "--once",
+            ])
+            .await
+        }
+    };
+
+    let open = dir.path().join("open.key");
+    write_key(&open, 0o644);
+    let o = with_key(&open).await;
     assert_eq!(o.status.code(), Some(2));
     assert!(
         loopback::stderr(&o).contains("readable by others (mode 644)"),
@@ -290,21 +297,8 @@ async fn a_key_file_others_can_read_is_refused() {
         .open(&junk)
         .expect("junk");
     std::fs::write(&junk, "not base64\n").expect("write");
-    let o = ledger(&[
-        "witness",
-        "--data",
-        wdir.to_str().expect("utf-8"),
-        "--name",
-        WITNESS,
-        "--key",
-        junk.to_str().expect("utf-8"),
-        "--log",
-        &log,
-        "--pull",
-        "http://127.0.0.1:9",
-        "--once",
-    ])
-    .await;
+    let o = with_key(&junk).await;
     assert_eq!(o.status.code(), Some(2));
     assert!(loopback::stderr(&o).contains("is not a private key file"));
+    assert!(!wdir.join("witness-state.json").exists());
 }
