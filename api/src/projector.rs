@@ -168,11 +168,14 @@ pub async fn catch_up(
         tokio::spawn(async move {
             while next < until {
                 let want = PAGE.min((until - next) as usize);
-                let page = store.read_log(LogIndex(next), want).await?;
+                let page = store.read_entries(LogIndex(next), want).await?;
                 let Some(last) = page.last() else { break };
                 next = last.index.0 + 1;
-                // Payloads are parsed here, beside the folding thread.
-                let page: Vec<LogEvent> = page.into_iter().map(LogEvent::new).collect();
+                // Entries are parsed here, beside the folding thread.
+                let page = page
+                    .into_iter()
+                    .map(LogEvent::from_own_entry)
+                    .collect::<Result<Vec<_>, _>>()?;
                 if tx.send(page).await.is_err() {
                     break;
                 }

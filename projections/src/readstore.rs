@@ -23,8 +23,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use ledger::store::StoredEvent;
-use ledger::{Event, EventId, LeafHash, StreamId, StreamVersion, Timestamp};
+use ledger::store::{RawEntry, StoredEvent};
+use ledger::{Event, EventId, LeafHash, LogIndex, StreamId, StreamVersion, Timestamp};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::calendar::{WorkingDayCalendar, local_date};
@@ -39,7 +39,7 @@ use crate::worklog::WorkLogEntry;
 
 /// Bumped whenever the tables or what is derived into them change; a file
 /// of another version is rebuilt from the log.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// What the read models are derived with besides the log. A store built
 /// with another calendar or other thresholds is rebuilt at open.
@@ -147,21 +147,46 @@ pub trait CaseSource {
 /// another thread than [`ReadStore::apply_prepared`].
 #[derive(Debug)]
 pub struct LogEvent {
-    pub stored: StoredEvent,
+    index: LogIndex,
+    entry: Vec<u8>,
+    event: Event,
     parsed: Option<DomainEvent>,
 }
 
 impl LogEvent {
+    /// An event as the store gave it, parsed and checked.
     pub fn new(stored: StoredEvent) -> LogEvent {
-        let stream = stored.event.stream.as_str();
+        Self::prepare(stored.index, stored.entry, stored.event)
+    }
+
+    /// An entry of the read store's own ledger, parsed without the
+    /// canonical-form check ([`Event::from_own_entry`]): the projector's
+    /// path, which trusts the store it follows as the service does.
+    pub fn from_own_entry(raw: RawEntry) -> Result<LogEvent, ledger::Error> {
+        let event = Event::from_own_entry(&raw.entry)?;
+        Ok(Self::prepare(raw.index, raw.entry, event))
+    }
+
+    /// Its place in the log.
+    pub fn index(&self) -> LogIndex {
+        self.index
+    }
+
+    fn prepare(index: LogIndex, entry: Vec<u8>, event: Event) -> LogEvent {
+        let stream = event.stream.as_str();
         let parsed = if stream.starts_with("case-") || stream.starts_with("complaint-") {
-            schema::parse_object(stored.event.event_type.as_str(), &stored.event.payload)
+            schema::parse_object(event.event_type.as_str(), &event.payload)
                 .ok()
                 .flatten()
         } else {
             None
         };
-        LogEvent { stored, parsed }
+        LogEvent {
+            index,
+            entry,
+            event,
+            parsed,
+        }
     }
 }
 
@@ -270,8 +295,8 @@ struct Writer {
     deferred: bool,
     stats: ReadStoreStats,
     /// Changed since written (deferred mode only).
-    pending_cases: HashSet<String>,
-    pending_complaints: HashSet<String>,
+    pending_cases: StreamSet,
+    pending_complaints: StreamSet,
 }
 
 impl std::fmt::Debug for ReadStore {
@@ -361,7 +386,8 @@ impl ReadStore {
                     "read store of another version, calendar or thresholds: rebuilding from the log"
                 );
             }
-            create_tables(&conn, &fingerprint).map_err(&storage)?;
+            create_tables(&conn, &fingerprint, matches!(journal, Journal::Wal))
+                .map_err(&storage)?;
         }
         let position = load_position(&conn).map_err(&storage)?;
         let catalogue = load_catalogue(&conn, path)?;
@@ -380,8 +406,8 @@ impl ReadStore {
                 complaints: FoldCache::new(bound),
                 deferred: matches!(journal, Journal::Off),
                 stats: ReadStoreStats::default(),
-                pending_cases: HashSet::new(),
-                pending_complaints: HashSet::new(),
+                pending_cases: StreamSet::default(),
+                pending_complaints: StreamSet::default(),
             }),
             readers: Mutex::new(Vec::new()),
             catalogue: RwLock::new(Arc::new(catalogue)),
@@ -450,7 +476,8 @@ impl ReadStore {
     /// Empties every table, to rebuild from the start of the log.
     pub fn reset(&self) -> Result<(), ReadStoreError> {
         let mut w = self.lock_writer();
-        create_tables(&w.conn, &self.config.fingerprint()).map_err(storage_error(&self.path))?;
+        create_tables(&w.conn, &self.config.fingerprint(), true)
+            .map_err(storage_error(&self.path))?;
         w.position = Position {
             next: 0,
             last_leaf: None,
@@ -483,16 +510,21 @@ impl ReadStore {
         events: &mut [LogEvent],
         source: &mut dyn CaseSource,
     ) -> Result<Evicted, ReadStoreError> {
-        let Some(last) = events.last().map(|e| (e.stored.index, e.stored.leaf_hash)) else {
+        // One leaf hash per batch: the position's check that the read
+        // store follows this log.
+        let Some(last) = events
+            .last()
+            .map(|e| (e.index, LeafHash::of_entry(&e.entry)))
+        else {
             return Ok(Evicted::default());
         };
         let mut guard = self.lock_writer();
         let w = &mut *guard;
         for (expected, ev) in (w.position.next..).zip(events.iter()) {
-            if ev.stored.index.0 != expected {
+            if ev.index.0 != expected {
                 return Err(ReadStoreError::OutOfOrder {
                     position: expected,
-                    given: ev.stored.index.0,
+                    given: ev.index.0,
                 });
             }
         }
@@ -504,7 +536,7 @@ impl ReadStore {
         let mut dirty_cases = std::mem::take(&mut w.pending_cases);
         let mut dirty_complaints = std::mem::take(&mut w.pending_complaints);
         let tx = w.conn.transaction().map_err(&storage)?;
-        let result = (|| -> Result<(HashSet<String>, HashSet<String>), ReadStoreError> {
+        let result = (|| -> Result<(StreamSet, StreamSet), ReadStoreError> {
             let mut insert_work = tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO worklog (department, day, occurred_us, idx, officer,
@@ -519,12 +551,11 @@ impl ReadStore {
                 .map_err(&storage)?;
             for prepared in events.iter_mut() {
                 let parsed = prepared.parsed.take();
-                let stored = &prepared.stored;
-                let ev = &stored.event;
+                let ev = &prepared.event;
                 let stream = ev.stream.as_str();
                 if stream == schema::CATALOG_STREAM {
                     insert_catalog
-                        .execute(params![stored.index.0 as i64, stored.entry])
+                        .execute(params![prepared.index.0 as i64, prepared.entry])
                         .map_err(&storage)?;
                     changed
                         .get_or_insert_with(|| Catalogue::clone(&current))
@@ -541,7 +572,7 @@ impl ReadStore {
                         ev.actor.department.as_str(),
                         local_date(occurred).to_string(),
                         occurred.timestamp_micros(),
-                        stored.index.0 as i64,
+                        prepared.index.0 as i64,
                         ev.actor.officer.as_ref().map(|o| o.as_str()),
                         stream,
                         ev.version.0 as i64,
@@ -572,16 +603,10 @@ impl ReadStore {
             // Deferred: only what leaves the cache now is written; the rest
             // waits for a later batch or the end of the rebuild.
             let (write_cases, write_complaints) = if w.deferred {
-                let leaving = w.cases.evictions();
-                let (now, later): (HashSet<String>, HashSet<String>) =
-                    dirty_cases.into_iter().partition(|s| leaving.contains(s));
-                dirty_cases = later;
-                let leaving = w.complaints.evictions();
-                let (now_c, later_c): (HashSet<String>, HashSet<String>) = dirty_complaints
-                    .into_iter()
-                    .partition(|s| leaving.contains(s));
-                dirty_complaints = later_c;
-                (now, now_c)
+                (
+                    w.cases.take_leaving(&mut dirty_cases),
+                    w.complaints.take_leaving(&mut dirty_complaints),
+                )
             } else {
                 (
                     std::mem::take(&mut dirty_cases),
@@ -649,6 +674,7 @@ impl ReadStore {
             .map_err(|e| e.at(&self.path))?;
         w.stats.summaries_written += cases.len() as u64;
         write_complaint_summaries(&tx, &w.complaints, &complaints).map_err(|e| e.at(&self.path))?;
+        tx.execute_batch(INDEXES).map_err(&storage)?;
         save_position(&tx, w.position).map_err(&storage)?;
         tx.commit().map_err(&storage)
     }
@@ -1073,7 +1099,7 @@ impl StreamFold for ComplaintTimeline {
 
 /// Recently folded streams, bounded.
 struct FoldCache<T> {
-    map: HashMap<String, (T, u64)>,
+    map: HashMap<String, (T, u64), foldhash::fast::RandomState>,
     clock: u64,
     bound: usize,
     refolds: u64,
@@ -1082,7 +1108,7 @@ struct FoldCache<T> {
 impl<T: StreamFold> FoldCache<T> {
     fn new(bound: usize) -> Self {
         FoldCache {
-            map: HashMap::new(),
+            map: HashMap::default(),
             clock: 0,
             bound: bound.max(1),
             refolds: 0,
@@ -1161,17 +1187,19 @@ impl<T: StreamFold> FoldCache<T> {
         Some(touched[touched.len() / 2])
     }
 
-    /// The streams [`Self::trim`] would drop now.
-    fn evictions(&self) -> HashSet<String> {
-        match self.cut() {
-            None => HashSet::new(),
-            Some(cut) => self
-                .map
-                .iter()
-                .filter(|(_, (_, c))| *c <= cut)
-                .map(|(k, _)| k.clone())
-                .collect(),
+    /// Takes out of `dirty` the streams [`Self::trim`] would drop now:
+    /// their summaries must be written before their folds go.
+    fn take_leaving(&self, dirty: &mut StreamSet) -> StreamSet {
+        let Some(cut) = self.cut() else {
+            return StreamSet::default();
+        };
+        let mut leaving = StreamSet::default();
+        for (stream, (_, touched)) in &self.map {
+            if *touched <= cut && dirty.remove(stream.as_str()) {
+                leaving.insert(stream.clone());
+            }
         }
+        leaving
     }
 
     /// Takes out the least recently used half when over the bound.
@@ -1179,11 +1207,28 @@ impl<T: StreamFold> FoldCache<T> {
         let Some(cut) = self.cut() else {
             return Vec::new();
         };
-        let (keep, leave): (HashMap<_, _>, HashMap<_, _>) = std::mem::take(&mut self.map)
-            .into_iter()
-            .partition(|(_, (_, c))| *c > cut);
-        self.map = keep;
-        leave.into_values().map(|(t, _)| t).collect()
+        self.map
+            .extract_if(|_, (_, c)| *c <= cut)
+            .map(|(_, (t, _))| t)
+            .collect()
+    }
+}
+
+/// Stream names, hashed fast (foldhash, seeded per set): the fold path
+/// looks one up per event.
+#[derive(Default)]
+struct StreamSet(HashSet<String, foldhash::fast::RandomState>);
+
+impl std::ops::Deref for StreamSet {
+    type Target = HashSet<String, foldhash::fast::RandomState>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for StreamSet {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
     }
 }
 
@@ -1217,7 +1262,7 @@ impl From<rusqlite::Error> for WriteError {
 fn write_case_summaries(
     conn: &Connection,
     cases: &FoldCache<CaseTimeline>,
-    streams: &HashSet<String>,
+    streams: &StreamSet,
     catalogue: &Catalogue,
     config: &ReadStoreConfig,
 ) -> Result<(), WriteError> {
@@ -1242,7 +1287,9 @@ fn write_case_summaries(
                 }),
         )
     };
-    let streams: Vec<&String> = streams.iter().collect();
+    // In key order: each insert lands beside the last one.
+    let mut streams: Vec<&String> = streams.iter().collect();
+    streams.sort_unstable();
     // Many summaries (a rebuild's): computed on two threads while this one
     // inserts nothing; they are pure.
     let summaries: Vec<Result<(CaseSummary, String), WriteError>> = if streams.len() >= 512 {
@@ -1283,12 +1330,14 @@ fn write_case_summaries(
 fn write_complaint_summaries(
     conn: &Connection,
     complaints: &FoldCache<ComplaintTimeline>,
-    streams: &HashSet<String>,
+    streams: &StreamSet,
 ) -> Result<(), WriteError> {
     let mut upsert = conn.prepare_cached(
         "INSERT OR REPLACE INTO complaints (stream, case_stream, department, filed_on, summary)
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
+    let mut streams: Vec<&String> = streams.iter().collect();
+    streams.sort_unstable();
     for stream in streams {
         let Some(t) = complaints.peek(stream) else {
             continue;
@@ -1319,7 +1368,11 @@ fn storage_error(path: &Path) -> impl Fn(rusqlite::Error) -> ReadStoreError + '_
     }
 }
 
-fn create_tables(conn: &Connection, fingerprint: &str) -> Result<(), rusqlite::Error> {
+fn create_tables(
+    conn: &Connection,
+    fingerprint: &str,
+    indexed: bool,
+) -> Result<(), rusqlite::Error> {
     conn.execute_batch(&format!(
         "BEGIN;
          DROP TABLE IF EXISTS meta;
@@ -1342,8 +1395,6 @@ fn create_tables(conn: &Connection, fingerprint: &str) -> Result<(), rusqlite::E
             accepted_on TEXT,
             summary TEXT NOT NULL
          ) WITHOUT ROWID;
-         CREATE INDEX cases_by_department ON cases (department, accepted_on);
-         CREATE INDEX cases_by_accepted ON cases (accepted_at);
          CREATE TABLE complaints (
             stream TEXT PRIMARY KEY,
             case_stream TEXT,
@@ -1351,24 +1402,34 @@ fn create_tables(conn: &Connection, fingerprint: &str) -> Result<(), rusqlite::E
             filed_on TEXT,
             summary TEXT NOT NULL
          ) WITHOUT ROWID;
-         CREATE INDEX complaints_by_case ON complaints (case_stream);
          CREATE TABLE worklog (
+            idx INTEGER PRIMARY KEY,
             department TEXT NOT NULL,
             day TEXT NOT NULL,
             occurred_us INTEGER NOT NULL,
-            idx INTEGER NOT NULL,
             officer TEXT,
             stream TEXT NOT NULL,
             version INTEGER NOT NULL,
             event_type TEXT NOT NULL,
             event_id TEXT NOT NULL,
             recorded_us INTEGER NOT NULL,
-            occurred_text TEXT,
-            PRIMARY KEY (department, day, occurred_us, idx)
-         ) WITHOUT ROWID;
-         COMMIT;"
+            occurred_text TEXT
+         );
+         {indexes}
+         COMMIT;",
+        indexes = if indexed { INDEXES } else { "" }
     ))
 }
+
+/// The secondary indexes. A rebuild creates them once all rows are in:
+/// one sort each instead of a B-tree insert per row. `worklog_by_day` is
+/// the work log's order within a department's day (the rowid, the log
+/// index, breaks ties).
+const INDEXES: &str = "
+    CREATE INDEX IF NOT EXISTS cases_by_department ON cases (department, accepted_on);
+    CREATE INDEX IF NOT EXISTS cases_by_accepted ON cases (accepted_at);
+    CREATE INDEX IF NOT EXISTS complaints_by_case ON complaints (case_stream);
+    CREATE INDEX IF NOT EXISTS worklog_by_day ON worklog (department, day, occurred_us);";
 
 fn load_position(conn: &Connection) -> Result<Position, rusqlite::Error> {
     let get = |key: &str| -> Result<Option<String>, rusqlite::Error> {
