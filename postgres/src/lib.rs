@@ -80,7 +80,7 @@ use futures::StreamExt;
 use ledger::event::PreparedEvent;
 use ledger::merkle::{Hash, NodeId};
 use ledger::note::NoteSigner;
-use ledger::store::signatures::{PendingSignature, SignatureBatcher};
+use ledger::store::signatures::{AuthorSignatures, SignatureBatcher};
 use ledger::store::{AppendRequest, Direction, RawEntry, StoredCheckpoint, StoredEvent};
 use ledger::{
     Clock, Error, EventId, KeyRegistry, LogIndex, Receipt, Store, StreamId, StreamVersion,
@@ -287,52 +287,25 @@ impl PostgresStore {
     /// process has not seen may have been registered by another one: the
     /// registry is reread once before a key is called unknown.
     async fn verify_signatures(&self, events: &[PreparedEvent]) -> Result<(), Error> {
-        let mut pending = Vec::new();
-        let mut owners = Vec::new();
-        let mut registry = None;
-        for ev in events {
-            let Some(sig) = &ev.event.signature else {
-                continue;
-            };
-            let known = {
-                let shared = self
-                    .inner
-                    .shared
-                    .registry
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner());
-                shared.registry.get(&sig.key).map(|r| r.public_key.clone())
-            };
-            let key = match known {
-                Some(k) => k,
-                None => {
-                    if registry.is_none() {
-                        registry = Some(self.fresh_registry().await?);
-                    }
-                    registry
-                        .as_ref()
-                        .and_then(|r| r.get(&sig.key))
-                        .map(|r| r.public_key.clone())
-                        .ok_or_else(|| Error::UnknownKey {
-                            key: sig.key.clone(),
-                        })?
-                }
-            };
-            pending.push(PendingSignature {
-                key,
-                msg: ev.signing_bytes(),
-                sig: sig.sig.0.clone(),
-            });
-            owners.push(ev.event.id);
-        }
-        if pending.is_empty() {
+        let known = {
+            let shared = self
+                .inner
+                .shared
+                .registry
+                .read()
+                .unwrap_or_else(|p| p.into_inner());
+            AuthorSignatures::resolve(&shared.registry, events)
+        };
+        let signatures = match known {
+            Err(Error::UnknownKey { .. }) => {
+                AuthorSignatures::resolve(&self.fresh_registry().await?, events)?
+            }
+            other => other?,
+        };
+        if signatures.is_empty() {
             return Ok(());
         }
-        let verdicts = self.inner.signatures.verify(pending).await?;
-        match verdicts.iter().position(|ok| !ok) {
-            Some(k) => Err(Error::BadSignature { id: owners[k] }),
-            None => Ok(()),
-        }
+        self.inner.signatures.verify_authors(signatures).await
     }
 }
 

@@ -36,7 +36,7 @@ use ledger::checkpoint::Checkpoint;
 use ledger::event::PreparedEvent;
 use ledger::merkle::{Frontier, Hash, HashReader, NodeId};
 use ledger::note::NoteSigner;
-use ledger::store::{ExpectedVersion, RawEntry, StoredEvent};
+use ledger::store::{ExpectedVersion, RawEntry, SealedAppend, StoredEvent, seal_append};
 use ledger::{Clock, Timestamp};
 use ledger::{Error, EventId, KeyRegistry, LeafHash, LogIndex, Receipt, StreamId, StreamVersion};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -535,38 +535,22 @@ impl Sequencer {
 
         // Key status, registry changes and entries, before anything is kept.
         let base = group.registry.as_ref().unwrap_or(&self.registry.registry);
-        let mut scratch: Option<KeyRegistry> = None;
-        let mut prev = head.map_or(LeafHash::GENESIS, |(_, leaf)| leaf);
-        let mut sealed = Vec::with_capacity(request.events.len());
-        let first_version = current.map_or(0, |v| v.0 + 1);
-        for (next_version, ev) in (first_version..).zip(&request.events) {
-            let version = StreamVersion(next_version);
-            let registry = scratch.as_ref().unwrap_or(base);
-            if let Some(sig) = &ev.event.signature
-                && let Err(e) = registry.authorize(sig, &ev.event.actor.department, &recorded_at)
-            {
-                return Ok(Outcome::Refused(e));
-            }
-            let entry = if request.stream.is_registry() {
-                let s = match ev.seal(version, recorded_at.clone(), prev) {
-                    Ok(s) => s,
-                    Err(e) => return Ok(Outcome::Refused(e)),
-                };
-                let reg = scratch.get_or_insert_with(|| base.clone());
-                if let Err(e) = reg.apply(&s.event) {
-                    return Ok(Outcome::Refused(e));
-                }
-                s.entry
-            } else {
-                match ev.entry(version, &recorded_at, &prev) {
-                    Ok(entry) => entry,
-                    Err(e) => return Ok(Outcome::Refused(e)),
-                }
-            };
-            let leaf = LeafHash::of_entry(&entry);
-            prev = leaf;
-            sealed.push((version, leaf, entry));
-        }
+        let prev = head.map_or(LeafHash::GENESIS, |(_, leaf)| leaf);
+        let first = StreamVersion(current.map_or(0, |v| v.0 + 1));
+        let SealedAppend {
+            entries: sealed,
+            registry: changed,
+        } = match seal_append(
+            &request.stream,
+            &request.events,
+            first,
+            prev,
+            &recorded_at,
+            base,
+        ) {
+            Ok(s) => s,
+            Err(e) => return Ok(Outcome::Refused(e)),
+        };
 
         // Accepted: extend the tree and queue the rows.
         let mut receipts = Vec::with_capacity(sealed.len());
@@ -602,7 +586,7 @@ impl Sequencer {
                 .heads
                 .insert(request.stream.clone(), (last.version, last.leaf_hash));
         }
-        if let Some(reg) = scratch {
+        if let Some(reg) = changed {
             group.registry = Some(reg);
         }
         group.last_recorded = Some(recorded_at);

@@ -108,3 +108,52 @@ pub async fn append_one(store: &Arc<dyn Store>, ev: ProposedEvent) -> Receipt {
         .expect("append")
         .remove(0)
 }
+
+/// Appends under concurrent load from `tasks` tasks until the process is
+/// killed, printing `ack <event id> <log index> <stream> <version>` on
+/// stdout once each event is acknowledged; exits with status 3 when an
+/// append fails. The appender side of the crash tests.
+pub async fn append_until_killed(store: Arc<dyn Store>, tasks: usize) {
+    use std::io::Write;
+    let out = Arc::new(std::sync::Mutex::new(std::io::stdout()));
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let store = store.clone();
+        let out = out.clone();
+        handles.push(tokio::spawn(async move {
+            let mut n: u64 = 0;
+            loop {
+                n += 1;
+                let stream = format!("case-crash-{}", (t as u64 + n) % 8);
+                let batch = if n.is_multiple_of(5) { 3 } else { 1 };
+                let events = (0..batch)
+                    .map(|_| event(&stream, "case.note", "dept-crash"))
+                    .collect();
+                let request = AppendRequest {
+                    stream: StreamId::new(&stream).expect("valid"),
+                    expected: ExpectedVersion::Any,
+                    events,
+                };
+                match store.append(request).await {
+                    Ok(receipts) => {
+                        let mut out = out.lock().unwrap_or_else(|p| p.into_inner());
+                        for r in receipts {
+                            let _ = writeln!(
+                                out,
+                                "ack {} {} {} {}",
+                                r.event_id, r.log_index, r.stream, r.version
+                            );
+                        }
+                        let _ = out.flush();
+                    }
+                    Err(e) => {
+                        eprintln!("append failed: {e}");
+                        std::process::exit(3);
+                    }
+                }
+            }
+        }));
+    }
+    // The tasks append until the process is killed.
+    futures::future::join_all(handles).await;
+}

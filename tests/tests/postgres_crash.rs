@@ -13,20 +13,20 @@
 mod postgres_support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ledger::audit::verify_store;
 use ledger::note::NoteSigner;
-use ledger::{AppendRequest, EventId, ExpectedVersion, Store, StreamId};
+use ledger::{EventId, Store};
 use ledger_postgres::{PostgresConfig, PostgresStore};
 use postgres_support::TestDatabase;
 use rand::RngExt;
-use tests::fixtures::event;
+use tests::fixtures::append_until_killed;
 
 const KILLS: usize = 8;
 const CHILD_ENV: &str = "LEDGER_PG_CRASH_CHILD";
@@ -167,46 +167,10 @@ async fn appender_child() {
     };
     let signer = NoteSigner::from_signer_key_string(&std::env::var(KEY_ENV).expect("log key"))
         .expect("a signer key");
-    let store = Arc::new(
+    let store: Arc<dyn Store> = Arc::new(
         PostgresStore::open(&url, signer, PostgresConfig::default())
             .await
             .expect("open the store"),
     );
-    let out = Arc::new(Mutex::new(std::io::stdout()));
-    let mut handles = Vec::new();
-    for t in 0..16u64 {
-        let store = store.clone();
-        let out = out.clone();
-        handles.push(tokio::spawn(async move {
-            for n in 0u64.. {
-                let stream = format!("case-crash-{}", (t + n) % 8);
-                let batch = if n % 5 == 4 { 3 } else { 1 };
-                let request = AppendRequest {
-                    stream: StreamId::new(&stream).expect("valid"),
-                    expected: ExpectedVersion::Any,
-                    events: (0..batch)
-                        .map(|_| event(&stream, "case.note", "dept-crash"))
-                        .collect(),
-                };
-                match store.append(request).await {
-                    Ok(receipts) => {
-                        let mut out = out.lock().unwrap_or_else(|p| p.into_inner());
-                        for r in receipts {
-                            let _ = writeln!(
-                                out,
-                                "ack {} {} {} {}",
-                                r.event_id, r.log_index, r.stream, r.version
-                            );
-                        }
-                        let _ = out.flush();
-                    }
-                    Err(e) => {
-                        eprintln!("appender: append failed: {e}");
-                        std::process::exit(3);
-                    }
-                }
-            }
-        }));
-    }
-    futures::future::join_all(handles).await;
+    append_until_killed(store, 16).await;
 }

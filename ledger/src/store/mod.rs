@@ -17,11 +17,12 @@ use async_trait::async_trait;
 use futures::Stream;
 
 use crate::error::Error;
-use crate::event::{Event, LeafHash, ProposedEvent};
+use crate::event::{Event, LeafHash, PreparedEvent, ProposedEvent};
 use crate::ids::{EventId, LogIndex, StreamId, StreamVersion};
 use crate::keys::KeyRegistry;
 use crate::merkle::{self, Hash, HashReader, NodeId};
 use crate::tiles::{self, EntryBundleId, TileId};
+use crate::time::Timestamp;
 
 /// Most events one append may carry.
 pub const MAX_BATCH_EVENTS: usize = 1_000;
@@ -147,6 +148,56 @@ impl StoredEvent {
             leaf_hash: self.leaf_hash,
         }
     }
+}
+
+/// An append's events sealed for the log: what a sequencer writes.
+#[derive(Clone, Debug)]
+pub struct SealedAppend {
+    /// Version, leaf hash and log entry of each event, in order.
+    pub entries: Vec<(StreamVersion, LeafHash, Vec<u8>)>,
+    /// The key registry after the append's `registry` events, if it has any.
+    pub registry: Option<KeyRegistry>,
+}
+
+/// Seals the `events` of an append to `stream` at consecutive versions from
+/// `first`, chained from `prev`, recorded at `recorded_at`: the step every
+/// sequencer takes once an append's expectation holds. Each author key is
+/// checked against `registry` — as changed by the append's own earlier
+/// `registry` events — at `recorded_at`; `registry` events are applied to a
+/// copy of it. The first refusal is returned and nothing is kept.
+pub fn seal_append(
+    stream: &StreamId,
+    events: &[PreparedEvent],
+    first: StreamVersion,
+    mut prev: LeafHash,
+    recorded_at: &Timestamp,
+    registry: &KeyRegistry,
+) -> Result<SealedAppend, Error> {
+    let mut changed: Option<KeyRegistry> = None;
+    let mut entries = Vec::with_capacity(events.len());
+    for (next, ev) in (first.0..).zip(events) {
+        let version = StreamVersion(next);
+        let current = changed.as_ref().unwrap_or(registry);
+        if let Some(sig) = &ev.event.signature {
+            current.authorize(sig, &ev.event.actor.department, recorded_at)?;
+        }
+        let entry = if stream.is_registry() {
+            let sealed = ev.seal(version, recorded_at.clone(), prev)?;
+            changed
+                .get_or_insert_with(|| registry.clone())
+                .apply(&sealed.event)?;
+            sealed.entry
+        } else {
+            ev.entry(version, recorded_at, &prev)?
+        };
+        let leaf = LeafHash::of_entry(&entry);
+        prev = leaf;
+        entries.push((version, leaf, entry));
+    }
+    Ok(SealedAppend {
+        entries,
+        registry: changed,
+    })
 }
 
 /// Reading direction for streams.

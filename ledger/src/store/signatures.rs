@@ -18,7 +18,9 @@ use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
 use crate::error::Error;
-use crate::keys::{PublicKey, SignatureCheck};
+use crate::event::PreparedEvent;
+use crate::ids::EventId;
+use crate::keys::{KeyRegistry, PublicKey, SignatureCheck};
 
 /// Most signatures verified as one batch.
 pub const BATCH: usize = 64;
@@ -33,6 +35,42 @@ pub struct PendingSignature {
     pub key: PublicKey,
     pub msg: Vec<u8>,
     pub sig: Vec<u8>,
+}
+
+/// The author signatures an append carries, each with its key resolved.
+pub struct AuthorSignatures {
+    items: Vec<PendingSignature>,
+    owners: Vec<EventId>,
+}
+
+impl AuthorSignatures {
+    /// Resolves the key of each signed event in `registry`; a key it lacks
+    /// is [`Error::UnknownKey`]. Key *status* (validity, revocation,
+    /// department) is not checked here: a sequencer checks it at the moment
+    /// of sequencing.
+    pub fn resolve(registry: &KeyRegistry, events: &[PreparedEvent]) -> Result<Self, Error> {
+        let mut items = Vec::new();
+        let mut owners = Vec::new();
+        for ev in events {
+            if let Some(sig) = &ev.event.signature {
+                let rec = registry.get(&sig.key).ok_or_else(|| Error::UnknownKey {
+                    key: sig.key.clone(),
+                })?;
+                items.push(PendingSignature {
+                    key: rec.public_key.clone(),
+                    msg: ev.signing_bytes(),
+                    sig: sig.sig.0.clone(),
+                });
+                owners.push(ev.event.id);
+            }
+        }
+        Ok(AuthorSignatures { items, owners })
+    }
+
+    /// No event of the append is signed.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
 }
 
 struct Job {
@@ -88,6 +126,19 @@ impl SignatureBatcher {
             tx.send(Job { items, reply }).map_err(|_| Error::Closed)?;
         }
         answer.await.map_err(|_| Error::Closed)
+    }
+}
+
+impl SignatureBatcher {
+    /// Verifies an append's author signatures, batched with concurrent
+    /// appends; [`Error::BadSignature`] names the first that fails.
+    pub async fn verify_authors(&self, signatures: AuthorSignatures) -> Result<(), Error> {
+        let AuthorSignatures { items, owners } = signatures;
+        let verdicts = self.verify(items).await?;
+        match verdicts.iter().position(|ok| !ok) {
+            Some(k) => Err(Error::BadSignature { id: owners[k] }),
+            None => Ok(()),
+        }
     }
 }
 

@@ -32,8 +32,11 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{oneshot, watch};
 
-use super::signatures::{PendingSignature, SignatureBatcher};
-use super::{AppendRequest, Direction, RawEntry, Receipt, Store, StoredCheckpoint, StoredEvent};
+use super::signatures::{AuthorSignatures, SignatureBatcher};
+use super::{
+    AppendRequest, Direction, RawEntry, Receipt, SealedAppend, Store, StoredCheckpoint,
+    StoredEvent, seal_append,
+};
 use crate::checkpoint::Checkpoint;
 use crate::clock::Clock;
 use crate::error::Error;
@@ -401,37 +404,19 @@ impl SqliteStore {
     /// keys known now (key *status* is checked again by the writer, at the
     /// moment of sequencing), batched with concurrent appends.
     async fn verify_signatures(&self, events: &[PreparedEvent]) -> Result<(), Error> {
-        let mut pending = Vec::new();
-        let mut owners = Vec::new();
-        {
+        let signatures = {
             let registry = self
                 .inner
                 .registry
                 .read()
                 .unwrap_or_else(|p| p.into_inner());
-            for ev in events {
-                if let Some(sig) = &ev.event.signature {
-                    let rec = registry.get(&sig.key).ok_or_else(|| Error::UnknownKey {
-                        key: sig.key.clone(),
-                    })?;
-                    pending.push(PendingSignature {
-                        key: rec.public_key.clone(),
-                        msg: ev.signing_bytes(),
-                        sig: sig.sig.0.clone(),
-                    });
-                    owners.push(ev.event.id);
-                }
-            }
-        }
-        if pending.is_empty() {
+            AuthorSignatures::resolve(&registry, events)?
+        };
+        if signatures.is_empty() {
             return Ok(());
         }
         let batcher = self.inner.signatures.as_ref().ok_or(Error::Closed)?;
-        let verdicts = batcher.verify(pending).await?;
-        match verdicts.iter().position(|ok| !ok) {
-            Some(k) => Err(Error::BadSignature { id: owners[k] }),
-            None => Ok(()),
-        }
+        batcher.verify_authors(signatures).await
     }
 }
 
@@ -939,38 +924,22 @@ impl Writer {
         };
 
         // Key status, registry changes and entries, before anything is written.
-        let mut scratch = None;
-        let mut prev = head.map_or(LeafHash::GENESIS, |(_, leaf)| leaf);
-        let mut rows = Vec::with_capacity(request.events.len());
-        let first_version = current.map_or(0, |v| v.0 + 1);
-        for (next_version, ev) in (first_version..).zip(&request.events) {
-            let version = StreamVersion(next_version);
-            let registry = scratch.as_ref().unwrap_or(&self.registry);
-            if let Some(sig) = &ev.event.signature
-                && let Err(e) = registry.authorize(sig, &ev.event.actor.department, &recorded_at)
-            {
-                return Ok(Outcome::Refused(e));
-            }
-            let entry = if request.stream.is_registry() {
-                let sealed = match ev.seal(version, recorded_at.clone(), prev) {
-                    Ok(s) => s,
-                    Err(e) => return Ok(Outcome::Refused(e)),
-                };
-                let reg = scratch.get_or_insert_with(|| self.registry.clone());
-                if let Err(e) = reg.apply(&sealed.event) {
-                    return Ok(Outcome::Refused(e));
-                }
-                sealed.entry
-            } else {
-                match ev.entry(version, &recorded_at, &prev) {
-                    Ok(entry) => entry,
-                    Err(e) => return Ok(Outcome::Refused(e)),
-                }
-            };
-            let leaf = LeafHash::of_entry(&entry);
-            prev = leaf;
-            rows.push((version, leaf, entry));
-        }
+        let prev = head.map_or(LeafHash::GENESIS, |(_, leaf)| leaf);
+        let first = StreamVersion(current.map_or(0, |v| v.0 + 1));
+        let SealedAppend {
+            entries: rows,
+            registry: scratch,
+        } = match seal_append(
+            &request.stream,
+            &request.events,
+            first,
+            prev,
+            &recorded_at,
+            &self.registry,
+        ) {
+            Ok(sealed) => sealed,
+            Err(e) => return Ok(Outcome::Refused(e)),
+        };
 
         // Write the entries; the unique index on `id` catches a retry.
         let start = self.frontier.size();
