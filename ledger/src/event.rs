@@ -770,6 +770,36 @@ mod tests {
     }
 
     #[test]
+    fn own_entries_parse_as_checked_ones_do_without_the_canonical_check() {
+        let sealed = sample("case-1")
+            .seal(StreamVersion(3), Timestamp::now(), LeafHash::GENESIS)
+            .unwrap();
+        assert_eq!(
+            Event::from_own_entry(&sealed.entry).unwrap(),
+            Event::from_entry(&sealed.entry).unwrap()
+        );
+        // Not canonical: the trusted path does not look.
+        let mut spaced = b"{ ".to_vec();
+        spaced.extend_from_slice(&sealed.entry[1..]);
+        assert_eq!(
+            Event::from_own_entry(&spaced).unwrap(),
+            Event::from_entry(&sealed.entry).unwrap()
+        );
+        // Malformed or of another format: refused all the same.
+        assert!(matches!(
+            Event::from_own_entry(b"{\"v\":1"),
+            Err(Error::MalformedEntry { .. })
+        ));
+        let text = String::from_utf8(sealed.entry.clone()).unwrap();
+        let other = text.replace("\"v\":1", "\"v\":2");
+        assert_ne!(other, text, "the entry carries its format version");
+        assert!(matches!(
+            Event::from_own_entry(other.as_bytes()),
+            Err(Error::MalformedEntry { reason }) if reason.contains("format version 2")
+        ));
+    }
+
+    #[test]
     fn oversize_entry_is_refused_with_its_size() {
         let mut ev = sample("case-1");
         ev.payload

@@ -389,6 +389,10 @@ impl ReadStore {
             create_tables(&conn, &fingerprint, matches!(journal, Journal::Wal))
                 .map_err(&storage)?;
         }
+        if matches!(journal, Journal::Wal) {
+            // A file whose rebuild was cut short has no indexes yet.
+            conn.execute_batch(INDEXES).map_err(&storage)?;
+        }
         let position = load_position(&conn).map_err(&storage)?;
         let catalogue = load_catalogue(&conn, path)?;
         // A rebuild holds more folds: fewer are read again from the log,

@@ -543,6 +543,11 @@ fn an_unfinished_rebuild_is_not_taken_for_a_position() {
         0,
         "an unfinished rebuild says nothing was folded"
     );
+    assert_eq!(
+        index_names(&path).len(),
+        4,
+        "opened for following, it has its indexes"
+    );
     assert!(
         ReadStore::create_for_rebuild(&path, ReadStoreConfig::official()).is_err(),
         "a rebuild never writes over an existing file"
@@ -562,4 +567,61 @@ fn an_unfinished_rebuild_is_not_taken_for_a_position() {
     let live = open(&dir, "live.sqlite");
     live.apply(&log.events, &mut source(&log)).expect("apply");
     assert_eq!(rebuilt.dump().expect("dump"), live.dump().expect("dump"));
+}
+
+/// The secondary indexes of a read-store file.
+fn index_names(path: &std::path::Path) -> Vec<String> {
+    let conn = Connection::open(path).expect("open file");
+    let mut stmt = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'index'
+               AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name",
+        )
+        .expect("prepare");
+    stmt.query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("names")
+}
+
+#[test]
+fn a_rebuild_from_raw_entries_equals_following_and_ends_with_its_indexes() {
+    let log = sample_log();
+    let dir = tempfile::tempdir().expect("dir");
+    let live = open(&dir, "live.sqlite");
+    live.apply(&log.events, &mut source(&log)).expect("apply");
+
+    let path = dir.path().join("rebuilt.sqlite");
+    let rebuilt =
+        ReadStore::create_for_rebuild(&path, ReadStoreConfig::official()).expect("create");
+    let mut prepared = log
+        .events
+        .iter()
+        .map(|s| {
+            LogEvent::from_own_entry(RawEntry {
+                index: s.index,
+                entry: s.entry.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .expect("entries parse");
+    assert!(
+        index_names(&path).is_empty(),
+        "a rebuild inserts before it indexes"
+    );
+    rebuilt
+        .apply_prepared(&mut prepared, &mut source(&log))
+        .expect("apply");
+    rebuilt.finish_rebuild().expect("finish");
+    assert_eq!(live.dump().expect("dump"), rebuilt.dump().expect("dump"));
+    assert_eq!(live.position(), rebuilt.position());
+    assert_eq!(
+        index_names(&path),
+        [
+            "cases_by_accepted",
+            "cases_by_department",
+            "complaints_by_case",
+            "worklog_by_day"
+        ]
+    );
 }
