@@ -98,11 +98,11 @@ enum Command {
     Keygen(keygen::KeygenArgs),
     /// Append events from a JSON or NDJSON file (or stdin), signed with a department key.
     ///
-    /// Example: ledger append --server http://127.0.0.1:8080 --key keys/dept-gov.key events.ndjson
+    /// Example: ledger append --server http://127.0.0.1:8080 --token-file dept.token --key keys/dept-gov.key events.ndjson
     Append(append::AppendArgs),
     /// The service catalogue: import service items from a spreadsheet.
     ///
-    /// Example: ledger catalog import items.xlsx --server http://127.0.0.1:8080
+    /// Example: ledger catalog import items.xlsx --server http://127.0.0.1:8080 --token-file data/admin.token --department dept-zwfw
     Catalog {
         #[command(subcommand)]
         action: catalog::CatalogCommand,
@@ -116,7 +116,7 @@ enum Command {
     },
     /// Audit a live server through its public tiles, as an outside monitor.
     ///
-    /// Example: ledger monitor http://127.0.0.1:8080 --state monitor.json
+    /// Example: ledger monitor http://127.0.0.1:8080 --log-key-file data/ledger.pub --state monitor.json
     Monitor(monitor::MonitorArgs),
 }
 
