@@ -163,6 +163,7 @@ async fn ensure_data(data: &Path, events: usize) {
 async fn queries_over_http(data: &Path, queries: usize) {
     let service = Service::open(ServeConfig {
         data: data.to_owned(),
+        store: Default::default(),
         origin: None,
         demo: false,
         demo_cases: 0,
@@ -254,7 +255,7 @@ async fn queries_over_http(data: &Path, queries: usize) {
 
     let _ = tx.send(());
     server.await.expect("join").expect("served");
-    service.store.close();
+    service.store.close().await;
 }
 
 fn report(name: &str, samples: &mut [Duration]) {

@@ -298,9 +298,8 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| ApiError::unauthorized("Authorization must be \"Bearer <token>\""))?;
         let id = hash_token(token);
         let record = state
-            .directory()
             .token(&id)
-            .cloned()
+            .await
             .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))?;
         state.rate_limiter().check(&id)?;
         Ok(Caller(record))

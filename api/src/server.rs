@@ -1,12 +1,30 @@
 //! Start-up and the serving loop.
 //!
 //! [`Service::open`] opens (initialising on first use) a data directory:
-//! the ledger key and store (via [`DataDir::open_or_init`]) and the admin
-//! bearer token `DIR/admin.token` (mode 0600), whose hash is recorded in the
+//! the ledger key (via [`DataDir::open_or_init`]), the log's store — the
+//! embedded one in the directory, or a PostgreSQL database shared with other
+//! processes ([`StoreLocation`], [`LedgerStore`]) — and the admin bearer
+//! token `DIR/admin.token` (mode 0600), whose hash is recorded in the
 //! `registry` stream the first time. [`serve`] runs the router on a listener
 //! the caller bound, until the caller's shutdown future resolves; then it
 //! stops accepting, refuses new appends, lets in-flight requests finish and
 //! ends subscriptions.
+//!
+//! # Several processes on one PostgreSQL database
+//!
+//! Each process has a data directory of its own, and every one of them
+//! must hold the same ledger key (`ledger.key`, `ledger.pub`): initialise
+//! one (`ledger init --data d1 --store postgres://…`) and copy its key files
+//! into the others before their first start. A process whose key is not the
+//! database's is refused at start (the database records its log's origin
+//! and verifier key). What stays per process, in its directory: the admin
+//! token (each one's hash is recorded in the shared log, so every process
+//! accepts every token), the read models (`projections.sqlite`, following
+//! the shared log), witness cosignatures, and the personal-data store with
+//! its keys (copy `status.key` too for query codes that every process
+//! accepts). Token and directory changes made through one process reach
+//! the others within the follower's latency; an unknown token is looked up
+//! in the log again before it is refused.
 
 use std::fs;
 use std::future::Future;
@@ -17,7 +35,8 @@ use std::sync::Arc;
 
 use ledger::datadir::DataDir;
 use ledger::store::sqlite::{SqliteConfig, SqliteStore};
-use ledger::{Store, StreamId};
+use ledger::{Clock, Store, StreamId};
+use ledger_postgres::{PostgresConfig, PostgresStore};
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -25,10 +44,17 @@ use crate::auth::{ADMIN_DEPARTMENT, Role, TOKEN_ISSUED, TokenIssued, hash_token,
 use crate::state::{AppState, Settings, admin_actor};
 use crate::witness::Cosignatures;
 
+/// The ledger's signing key in a data directory ([`DataDir`]).
+const LEDGER_KEY_FILE: &str = "ledger.key";
+/// Its public half.
+const LEDGER_PUB_FILE: &str = "ledger.pub";
+
 /// Everything `ledger serve` needs besides the listen address.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     pub data: PathBuf,
+    /// Where the log is kept (default: the embedded store in `data`).
+    pub store: StoreLocation,
     /// The checkpoint origin on first start (default
     /// [`ledger::datadir::DEFAULT_ORIGIN`]); must match later.
     pub origin: Option<String>,
@@ -68,13 +94,134 @@ pub enum ServeError {
     PrivateData {
         source: crate::personal::PersonalError,
     },
+    /// `--store` is neither `embedded` nor a `postgres://` URL.
+    #[error("--store {given:?}: expected `embedded` or a postgres://user@host/database URL")]
+    StoreLocation { given: String },
+}
+
+/// Where the log is kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// The embedded SQLite store, `DIR/ledger.sqlite`: one process.
+    #[default]
+    Embedded,
+    /// A PostgreSQL database (`postgres://user@host:port/database`), which
+    /// several processes may share.
+    Postgres { url: String },
+}
+
+impl std::str::FromStr for StoreLocation {
+    type Err = ServeError;
+
+    fn from_str(s: &str) -> Result<Self, ServeError> {
+        if s == "embedded" {
+            Ok(StoreLocation::Embedded)
+        } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(StoreLocation::Postgres { url: s.to_owned() })
+        } else {
+            Err(ServeError::StoreLocation {
+                given: s.to_owned(),
+            })
+        }
+    }
+}
+
+/// An opened log store, with what closing it takes.
+#[derive(Clone)]
+pub enum LedgerStore {
+    Embedded(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl LedgerStore {
+    /// Opens the store at `location` for the log of `dir`'s key, stamping
+    /// `recorded_at` with `clock`. A PostgreSQL database that belongs to
+    /// another log (another key or origin) is refused.
+    pub async fn open(
+        dir: &DataDir,
+        location: &StoreLocation,
+        clock: Clock,
+    ) -> Result<Self, ledger::Error> {
+        match location {
+            StoreLocation::Embedded => Ok(LedgerStore::Embedded(dir.open_store(SqliteConfig {
+                clock,
+                ..SqliteConfig::default()
+            })?)),
+            StoreLocation::Postgres { url } => {
+                let config = PostgresConfig {
+                    clock,
+                    ..PostgresConfig::default()
+                };
+                // A database bound to another key or origin is refused
+                // (`ledger_meta`), naming both.
+                let store = PostgresStore::open(url, dir.signer().clone(), config).await?;
+                Ok(LedgerStore::Postgres(store))
+            }
+        }
+    }
+
+    /// Opens (initialising on first use) the data directory `data` and the
+    /// store at `location` for its key. A key created now for a PostgreSQL
+    /// database that turns out to belong to another log is removed again:
+    /// the refusal leaves the directory as it was, ready for the right key.
+    pub async fn open_with_dir(
+        data: &Path,
+        origin: Option<&str>,
+        location: &StoreLocation,
+        clock: Clock,
+    ) -> Result<(DataDir, LedgerStore), ledger::Error> {
+        let new_key = !data.join(LEDGER_KEY_FILE).exists();
+        let dir = DataDir::open_or_init(data, origin)?;
+        match LedgerStore::open(&dir, location, clock).await {
+            Ok(store) => Ok((dir, store)),
+            Err(e) => {
+                if new_key && *location != StoreLocation::Embedded {
+                    for file in [LEDGER_KEY_FILE, LEDGER_PUB_FILE] {
+                        let _ = fs::remove_file(data.join(file));
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The store, for the service and the read models.
+    pub fn shared(&self) -> Arc<dyn Store> {
+        match self {
+            LedgerStore::Embedded(s) => Arc::new(s.clone()),
+            LedgerStore::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
+    /// Whether other processes may append to this log too.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, LedgerStore::Postgres(_))
+    }
+
+    /// Where the log is, for start-up messages.
+    pub fn describe(&self, dir: &DataDir) -> String {
+        match self {
+            LedgerStore::Embedded(_) => format!("embedded, {}", dir.store_path().display()),
+            LedgerStore::Postgres(s) => format!("PostgreSQL, {}", s.database()),
+        }
+    }
+
+    /// Stops taking appends and lets the work already queued finish.
+    pub async fn close(&self) {
+        match self {
+            LedgerStore::Embedded(s) => s.close(),
+            LedgerStore::Postgres(s) => s.close().await,
+        }
+    }
 }
 
 /// An opened service: its state, its store, and the admin token if this
 /// start created it (to be shown once).
 pub struct Service {
     pub state: AppState,
-    pub store: SqliteStore,
+    pub store: LedgerStore,
+    /// Where the log is ([`LedgerStore::describe`]).
+    pub store_description: String,
     pub new_admin_token: Option<String>,
     pub admin_token_path: PathBuf,
 }
@@ -82,7 +229,6 @@ pub struct Service {
 impl Service {
     /// Opens or initialises `config.data` and builds the service state.
     pub async fn open(config: ServeConfig) -> Result<Service, ServeError> {
-        let dir = DataDir::open_or_init(&config.data, config.origin.as_deref())?;
         // The demo is recorded at its own times, by a clock it sets.
         let (clock, demo_clock) = if config.demo {
             let (clock, hand) = ledger::Clock::manual();
@@ -90,11 +236,14 @@ impl Service {
         } else {
             (ledger::Clock::system(), None)
         };
-        let store = dir.open_store(SqliteConfig {
+        let (dir, store) = LedgerStore::open_with_dir(
+            &config.data,
+            config.origin.as_deref(),
+            &config.store,
             clock,
-            ..SqliteConfig::default()
-        })?;
-        let shared: Arc<dyn Store> = Arc::new(store.clone());
+        )
+        .await?;
+        let shared = store.shared();
         if let Some(hand) = demo_clock {
             crate::demo::load_demo(&shared, hand, config.demo_cases).await?;
         }
@@ -149,14 +298,19 @@ impl Service {
             detail: e.to_string(),
         })?;
         state.attach_projector(projector);
+        if store.is_shared() {
+            // Tokens, departments and assignments recorded by other processes.
+            state.follow_directory();
+        }
         // Query-code and personal-data keys next to admin.token, and the
         // erasable personal-data store.
         let private = crate::personal::PrivateData::open(&config.data)
             .map_err(|source| ServeError::PrivateData { source })?;
         state.attach_private_data(Arc::new(private));
-        store.checkpoint_now().await?;
+        store.shared().checkpoint_now().await?;
         Ok(Service {
             state,
+            store_description: store.describe(&dir),
             store,
             new_admin_token: created.then_some(token),
             admin_token_path: token_path,

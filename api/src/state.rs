@@ -2,6 +2,7 @@
 //! registry directory, settings, the rate limiter and the shutdown signal.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use ledger::{
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
-use crate::auth::{ADMIN_DEPARTMENT, Directory, RateLimiter};
+use crate::auth::{ADMIN_DEPARTMENT, Directory, RateLimiter, TokenRecord};
 use crate::error::ApiError;
 use crate::personal::PrivateData;
 use crate::projector::Projector;
@@ -62,6 +63,12 @@ struct Inner {
     rate: RateLimiter,
     /// Registry changes are checked and appended one at a time.
     registry_lock: tokio::sync::Mutex<()>,
+    /// The log position up to which the directory has read the log; held
+    /// while reading more ([`AppState::follow_directory`]).
+    directory_next: tokio::sync::Mutex<u64>,
+    /// Whether other processes append to the log too: the directory then
+    /// follows it, and an unknown token is looked up again.
+    directory_follows: AtomicBool,
     shutdown: watch::Sender<bool>,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     cosignatures: Cosignatures,
@@ -109,6 +116,8 @@ impl AppState {
             owners: Mutex::default(),
             rate,
             registry_lock: tokio::sync::Mutex::new(()),
+            directory_next: tokio::sync::Mutex::new(next),
+            directory_follows: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
             metrics: crate::metrics::handle(),
             cosignatures,
@@ -206,6 +215,78 @@ impl AppState {
     pub fn directory(&self) -> RwLockReadGuard<'_, Directory> {
         // A poisoned lock means a panic mid-apply; the maps are still valid.
         self.0.directory.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The record of the token with id (hash) `id`. When other processes
+    /// share the log, a token not known here is looked up once more after
+    /// reading what they appended since: a token issued through another
+    /// process is accepted at once, not only when the follower has seen it.
+    pub async fn token(&self, id: &str) -> Option<TokenRecord> {
+        if let Some(record) = self.directory().token(id) {
+            return Some(record.clone());
+        }
+        if !self.0.directory_follows.load(Ordering::Relaxed) {
+            return None;
+        }
+        if let Err(e) = self.read_directory_changes().await {
+            tracing::warn!("directory: reading the log: {e}");
+        }
+        self.directory().token(id).cloned()
+    }
+
+    /// Keeps the directory following the log (for a log other processes
+    /// append to), until shutdown. Applying an event twice (once when this
+    /// process appends it, once here) changes nothing.
+    pub fn follow_directory(&self) {
+        if self.0.directory_follows.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let state = self.clone();
+        let mut shutdown = self.shutdown_watch();
+        tokio::spawn(async move {
+            loop {
+                if *shutdown.borrow() {
+                    return;
+                }
+                let next = *state.0.directory_next.lock().await;
+                tokio::select! {
+                    _ = state.0.store.wait_for_size(next + 1, Duration::from_secs(5)) => {}
+                    _ = shutdown.changed() => return,
+                }
+                if let Err(e) = state.read_directory_changes().await {
+                    tracing::warn!("directory: reading the log: {e}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            }
+        });
+    }
+
+    /// Applies the directory changes in the log after the directory's
+    /// position, up to the end of the log.
+    async fn read_directory_changes(&self) -> Result<(), ledger::Error> {
+        const PAGE: usize = 1_000;
+        let mut next = self.0.directory_next.lock().await;
+        loop {
+            let page = self.0.store.read_entries(LogIndex(*next), PAGE).await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            let after = last.index.0 + 1;
+            let full = page.len() == PAGE;
+            let changes = page
+                .into_iter()
+                .filter(|r| directory_relevant(&r.entry))
+                .map(StoredEvent::from_raw)
+                .collect::<Result<Vec<_>, _>>()?;
+            self.note_appended(&changes);
+            *next = after;
+            if !full {
+                return Ok(());
+            }
+        }
     }
 
     /// Applies events just appended through this service to the directory.

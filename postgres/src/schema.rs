@@ -129,7 +129,9 @@ pub(crate) async fn migrate(pool: &Pool, signer: &NoteSigner, db: &str) -> Resul
         if stored != value {
             return Err(Error::Storage {
                 reason: format!(
-                    "database {db}'s {key} is {stored:?}, not {value:?}: it belongs to another log"
+                    "database {db}'s {key} is {stored:?}, not {value:?}: it belongs to another \
+                     log (every process on one database must use the ledger key that \
+                     initialised it: copy ledger.key and ledger.pub from that data directory)"
                 ),
             });
         }

@@ -19,7 +19,7 @@ pub struct TestService {
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
     pub state: api::AppState,
-    sqlite: ledger::store::sqlite::SqliteStore,
+    sqlite: api::server::LedgerStore,
     settings: Settings,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -70,7 +70,7 @@ impl TestService {
         if let Some(h) = self.server.take() {
             h.await.expect("join").expect("served");
         }
-        self.sqlite.close();
+        self.sqlite.close().await;
         let TestService {
             admin,
             settings,
@@ -92,6 +92,7 @@ impl TestService {
     ) -> Self {
         let service = Service::open(ServeConfig {
             data: dir.path().join("data"),
+            store: Default::default(),
             origin: Some("test.example/ledger".into()),
             demo,
             demo_cases: DEMO_TEST_CASES,
@@ -115,7 +116,7 @@ impl TestService {
         let server = tokio::spawn(api::serve(listener, state.clone(), async move {
             let _ = rx.await;
         }));
-        let store: Arc<dyn Store> = Arc::new(service.store.clone());
+        let store: Arc<dyn Store> = service.store.shared();
         TestService {
             base,
             admin,

@@ -5,12 +5,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use ledger::Store;
-use ledger::datadir::DataDir;
-use ledger::store::sqlite::SqliteConfig;
 
 #[path = "ledger/append.rs"]
 mod append;
@@ -51,7 +47,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the HTTP service on the embedded store (initialising DIR on first start).
+    /// Run the HTTP service on the embedded store or PostgreSQL (initialising DIR on first start).
     ///
     /// Example: ledger serve --data ./data --listen 127.0.0.1:8080 --demo
     Serve(serve::ServeArgs),
@@ -66,9 +62,14 @@ enum Command {
     /// Initialise a data directory (ledger key 0600, store), optionally with the demo data set.
     ///
     /// Example: ledger init --data ./data --demo
+    /// (or, on PostgreSQL: ledger init --data ./d1 --store postgres://postgres@127.0.0.1/ledger)
     Init {
         #[arg(long, env = "LEDGER_DATA", default_value = "./data")]
         data: PathBuf,
+        /// Where the log is kept: `embedded` (DIR/ledger.sqlite) or a
+        /// postgres://user@host:port/database URL (bound to this key).
+        #[arg(long, env = "LEDGER_STORE", default_value = "embedded")]
+        store: String,
         /// Checkpoint origin (the log's name); kept once chosen.
         #[arg(long, env = "LEDGER_ORIGIN")]
         origin: Option<String>,
@@ -151,11 +152,12 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Projections { action } => projections_cmd::run(action).await,
         Command::Init {
             data,
+            store,
             origin,
             demo,
             demo_cases,
         } => {
-            let dir = DataDir::open_or_init(&data, origin.as_deref())?;
+            let location: api::server::StoreLocation = store.parse()?;
             // The demo is recorded at its own times, by a clock it sets.
             let (clock, demo_clock) = if demo {
                 let (clock, hand) = ledger::Clock::manual();
@@ -163,13 +165,16 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 (ledger::Clock::system(), None)
             };
-            let store = dir.open_store(SqliteConfig {
+            let (dir, opened) = api::server::LedgerStore::open_with_dir(
+                &data,
+                origin.as_deref(),
+                &location,
                 clock,
-                ..SqliteConfig::default()
-            })?;
+            )
+            .await?;
+            let store = opened.shared();
             if let Some(hand) = demo_clock {
-                let shared: Arc<dyn Store> = Arc::new(store.clone());
-                match api::demo::load_demo(&shared, hand, demo_cases).await? {
+                match api::demo::load_demo(&store, hand, demo_cases).await? {
                     api::demo::DemoOutcome::Loaded(l) => println!(
                         "demo:           {} cases, {} complaints, {} events in {:.1} s",
                         l.cases,
@@ -184,13 +189,14 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             store.checkpoint_now().await?;
             println!("data directory: {}", data.display());
+            println!("store:          {}", opened.describe(&dir));
             println!("origin:         {}", dir.signer().name());
             println!(
                 "verifier key:   {}",
                 dir.signer().verifier().to_verifier_key_string()
             );
             println!("log size:       {}", store.size().await?);
-            store.close();
+            opened.close().await;
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify(args) => verify::run(args).await,

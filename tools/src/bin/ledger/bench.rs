@@ -221,6 +221,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         let dir = tempfile::tempdir()?;
         let service = Service::open(ServeConfig {
             data: dir.path().join("data"),
+            store: Default::default(),
             origin: None,
             demo: false,
             demo_cases: api::demo::DEFAULT_DEMO_CASES,
@@ -262,7 +263,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         let _ = stop_tx.send(());
         server.await??;
         server_rt.shutdown_background();
-        service.store.close();
+        service.store.close().await;
 
         let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
         println!(

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use api::server::StoreLocation;
 use api::{ServeConfig, Service, Settings};
 use clap::Args;
 use serde::Deserialize;
@@ -19,6 +20,12 @@ pub struct ServeArgs {
     /// Data directory (default ./data); initialised on first start.
     #[arg(long, env = "LEDGER_DATA")]
     data: Option<PathBuf>,
+    /// Where the log is kept: `embedded` (default; DIR/ledger.sqlite) or a
+    /// PostgreSQL database, postgres://user@host:port/database, which several
+    /// `ledger serve` processes may share (each with its own --data holding
+    /// the same ledger.key).
+    #[arg(long, env = "LEDGER_STORE")]
+    store: Option<String>,
     /// Address to listen on (default 127.0.0.1:8080; port 0 picks one).
     #[arg(long, env = "LEDGER_LISTEN")]
     listen: Option<String>,
@@ -64,6 +71,7 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     data: Option<PathBuf>,
+    store: Option<String>,
     listen: Option<String>,
     origin: Option<String>,
     demo: Option<bool>,
@@ -123,11 +131,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| "127.0.0.1:8080".into())
         .parse()
         .context("--listen must be an address like 127.0.0.1:8080")?;
+    let store: StoreLocation = match args.store.or(file.store) {
+        Some(s) => s.parse()?,
+        None => StoreLocation::Embedded,
+    };
     let config = ServeConfig {
         data: args
             .data
             .or(file.data)
             .unwrap_or_else(|| PathBuf::from("./data")),
+        store,
         origin: args.origin.or(file.origin),
         demo: args.demo || file.demo.unwrap_or(false),
         demo_cases: args
@@ -153,6 +166,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("listening on {listen}"))?;
     let local = listener.local_addr()?;
     println!("data directory: {}", data.display());
+    println!("store:          {}", service.store_description);
     println!("origin:         {}", service.state.origin());
     println!("verifier key:   {}", service.state.verifier_key());
     match &service.new_admin_token {
@@ -169,8 +183,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     api::serve(listener, service.state.clone(), shutdown_signal()).await?;
     drop(service.state);
     // Every acknowledged append is already durable; closing lets the writer
-    // thread finish its last group and stop.
-    service.store.close();
+    // finish its last group and stop.
+    service.store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
