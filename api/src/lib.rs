@@ -24,8 +24,11 @@
 //! - [`witness`]: C2SP tlog-witness: pushing checkpoints to witnesses,
 //!   the pull endpoints' logic, kept cosignatures, and a witness itself.
 //! - [`demo`]: the demo cases `ledger init --demo` and `ledger serve --demo` load.
+//! - [`console`]: the web console (HTML, CSS, JS modules) embedded in the
+//!   binary and served under `/console/`.
 
 pub mod auth;
+pub mod console;
 pub mod demo;
 pub mod error;
 pub mod extract;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tower::ServiceExt as _;
 
 /// Every route the service serves, method and OpenAPI path template.
-const ROUTES: [(&str, &str); 38] = [
+const ROUTES: [(&str, &str); 39] = [
     ("post", "/v1/streams/{stream}/events"),
     ("get", "/v1/streams/{stream}/events"),
     ("get", "/v1/streams/{stream}/subscribe"),
@@ -48,6 +48,7 @@ const ROUTES: [(&str, &str); 38] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
+    ("get", "/v1/whoami"),
     ("get", "/openapi.json"),
 ];
 

@@ -8,6 +8,7 @@ pub mod dashboards;
 pub mod events;
 pub mod ops;
 pub mod public;
+pub mod session;
 pub mod subscribe;
 pub mod transparency;
 pub mod witness;
@@ -52,6 +53,7 @@ complaint_handler, witness. The transparency endpoints, proofs and operations ne
         (name = "witness", description = "C2SP tlog-witness pull mode (witness)"),
         (name = "admin", description = "Tokens, departments, witnesses, keys (admin)"),
         (name = "operations", description = "Health and metrics"),
+        (name = "session", description = "Who the bearer token is: role, department, subject"),
     )
 )]
 struct ApiDoc;
@@ -108,6 +110,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
+        .routes(routes!(session::whoami))
 }
 
 /// The OpenAPI 3.1 document, generated from the handlers.
@@ -132,6 +135,7 @@ pub fn app(state: AppState) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
+        .merge(crate::console::router())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
