@@ -1,0 +1,241 @@
+//! The web console end to end, in headless Chromium against a real
+//! `ledger serve --demo` over loopback: `api/console-tests/e2e.mjs`
+//! (playwright-core driving Debian's `/usr/bin/chromium`) signs in, finds a
+//! case, opens its timeline and sees every step verified in the browser,
+//! replays it as of an earlier moment, follows its complaint, opens the
+//! public status page from its QR link, and visits the dashboards, work
+//! logs and log health. Then the server is stopped, one byte of one of the
+//! case's entries is changed in `DIR/ledger.sqlite`, the server is started
+//! again, and the browser must mark that step ✗.
+//!
+//! Screenshots land in `target/console-e2e/{verified,tampered}/`. Without
+//! Chromium, Node.js or npm this test fails; it never skips.
+
+#[path = "support/loopback.rs"]
+mod loopback;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use loopback::{Running, admin_token, settled_size};
+use serde_json::Value;
+
+/// The stream version of the case whose entry is altered.
+const TAMPERED_VERSION: u64 = 2;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn console_tests_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/console-tests")
+}
+
+fn screenshots(phase: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/console-e2e")
+        .join(phase);
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    dir
+}
+
+/// Fails loudly when a tool the test needs is missing.
+fn require_tools() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: apt-get install -y chromium"
+    );
+    for tool in ["node", "npm"] {
+        let found = Command::new(tool).arg("--version").output();
+        assert!(
+            found.as_ref().is_ok_and(|o| o.status.success()),
+            "{tool} is missing or broken ({found:?}): the console test needs Node.js 20 and npm"
+        );
+    }
+}
+
+/// `npm ci` unless the pinned playwright-core is installed already.
+fn install_playwright() {
+    let dir = console_tests_dir();
+    let installed = dir.join("node_modules/playwright-core/package.json");
+    let lock: Value = serde_json::from_slice(
+        &std::fs::read(dir.join("package-lock.json")).expect("package-lock.json"),
+    )
+    .expect("lock JSON");
+    let pinned = lock["packages"]["node_modules/playwright-core"]["version"]
+        .as_str()
+        .expect("playwright-core in the lock")
+        .to_owned();
+    let current = std::fs::read(&installed)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v["version"].as_str().map(str::to_owned));
+    if current.as_deref() == Some(pinned.as_str()) {
+        return;
+    }
+    let out = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .output()
+        .expect("run npm ci");
+    assert!(
+        out.status.success(),
+        "npm ci failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs the browser test; its stdout, after asserting it passed.
+async fn e2e(base: &str, token: &str, case: &str, phase: &str, extra: &[&str]) -> String {
+    let shots = screenshots(phase);
+    let mut args: Vec<String> = vec![
+        "e2e.mjs".into(),
+        base.into(),
+        token.into(),
+        shots.to_string_lossy().into_owned(),
+        "--case".into(),
+        case.into(),
+    ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    let dir = console_tests_dir();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .args(&args)
+            .current_dir(dir)
+            .env("CHROMIUM", CHROMIUM)
+            .output()
+            .expect("run node")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    println!("--- e2e {phase} ---\n{stdout}{stderr}");
+    assert!(
+        out.status.success() && stdout.lines().last() == Some("E2E PASS"),
+        "the {phase} browser test failed ({:?}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    stdout
+}
+
+async fn get_json(base: &str, token: &str, path: &str) -> Value {
+    let res = reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    assert!(res.status().is_success(), "{path}: {}", res.status());
+    res.json().await.expect("json")
+}
+
+/// A case with a complaint about it and more than `TAMPERED_VERSION` steps
+/// (any such case when no complaint's case has them).
+async fn pick_case(base: &str, token: &str) -> String {
+    let complaints = get_json(base, token, "/v1/complaints").await;
+    let mut candidates: Vec<String> = complaints["complaints"]
+        .as_array()
+        .expect("complaints")
+        .iter()
+        .filter_map(|c| c["case"].as_str().map(str::to_owned))
+        .collect();
+    let delivered = get_json(base, token, "/v1/cases?status=delivered&limit=20").await;
+    candidates.extend(
+        delivered["cases"]
+            .as_array()
+            .expect("cases")
+            .iter()
+            .filter_map(|c| c["stream"].as_str().map(str::to_owned)),
+    );
+    for stream in candidates {
+        let id = stream.trim_start_matches("case-").to_owned();
+        let tl = get_json(base, token, &format!("/v1/cases/{id}/timeline")).await;
+        if tl["timeline"]["steps"].as_array().map_or(0, Vec::len) > TAMPERED_VERSION as usize + 1 {
+            return id;
+        }
+    }
+    panic!("no demo case with more than {TAMPERED_VERSION} steps");
+}
+
+/// Changes one byte of the entry of `stream` at `version` in the store:
+/// a letter of the officer's id, so the entry stays well-formed JSON and
+/// only the hashes can tell.
+fn tamper(data: &Path, stream: &str, version: u64) -> (Vec<u8>, Vec<u8>) {
+    let db = rusqlite::Connection::open(data.join("ledger.sqlite")).expect("open store");
+    let entry: Vec<u8> = db
+        .query_row(
+            "SELECT entry FROM events WHERE stream = ?1 AND version = ?2",
+            rusqlite::params![stream, version as i64],
+            |r| r.get(0),
+        )
+        .expect("the entry");
+    let marker = b"\"officer\":\"";
+    let at = entry
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .expect("an officer in the entry")
+        + marker.len();
+    let mut altered = entry.clone();
+    altered[at] = if altered[at] == b'z' {
+        b'y'
+    } else {
+        altered[at] + 1
+    };
+    let changed = db
+        .execute(
+            "UPDATE events SET entry = ?1 WHERE stream = ?2 AND version = ?3",
+            rusqlite::params![altered, stream, version as i64],
+        )
+        .expect("update");
+    assert_eq!(changed, 1);
+    (entry, altered)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_verifies_a_case_in_the_browser_and_shows_a_tampered_step() {
+    require_tools();
+    install_playwright();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Running::serve(&data, &["--demo", "--demo-cases", "150"]);
+    let token = admin_token(&data);
+    settled_size(&server.base).await;
+    let case = pick_case(&server.base, &token).await;
+
+    // The console is served from the binary, under a strict policy.
+    let res = reqwest::get(format!("{}/console/", server.base))
+        .await
+        .expect("console");
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-security-policy"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("default-src 'self'")
+    );
+
+    let out = e2e(&server.base, &token, &case, "verified", &[]).await;
+    assert!(out.contains("all ✓ in the browser"), "{out}");
+    assert!(out.contains("public status page from the QR link"), "{out}");
+    server.stop();
+
+    // One byte of one entry changed behind the server's back.
+    let stream = format!("case-{case}");
+    let (before, after) = tamper(&data, &stream, TAMPERED_VERSION);
+    assert_eq!(before.iter().zip(&after).filter(|(a, b)| a != b).count(), 1);
+    let server = Running::serve(&data, &[]);
+    let version = TAMPERED_VERSION.to_string();
+    let out = e2e(
+        &server.base,
+        &token,
+        &case,
+        "tampered",
+        &["--tampered", &version],
+    )
+    .await;
+    assert!(
+        out.contains(&format!("tampered step {TAMPERED_VERSION}: ✗")),
+        "{out}"
+    );
+    server.stop();
+}
