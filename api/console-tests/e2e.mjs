@@ -3,12 +3,14 @@
 // `ledger serve --demo`. Run by tools/tests/console.rs:
 //
 //   node e2e.mjs <base-url> <token> <screenshot-dir> --case <id> [--tampered <version>]
+//                [--department-token <token> --department <id>]
 //
 // Without --tampered: sign in, find the case, open its timeline, see every
 // step verified in the browser (✓), replay it as of an earlier moment,
 // follow its complaint, open the public status page from its QR link, and
 // visit dashboards, work logs (also as printed) and log health; a changed
-// pinned key must show a loud ✗. With --tampered V: the store was altered
+// pinned key must show a loud ✗; a department's token sees its own cases
+// and pages only. With --tampered V: the store was altered
 // at version V of the case, and the browser must show ✗ on that step.
 //
 // Exit 0 and a last line "E2E PASS" when all held; exit 1 naming the first
@@ -237,6 +239,31 @@ try {
     expect(await page.isVisible('li[data-check="key"].loud'), "the changed key is not loud");
     await shot("13-key-changed");
     step("a changed ledger key is a loud ✗");
+
+    // A department's token: its own pages and cases only.
+    const deptToken = opt("--department-token");
+    const deptName = opt("--department");
+    if (deptToken) {
+      await page.click("#signout");
+      await page.waitForSelector("#signin");
+      await page.fill("#token", deptToken);
+      await page.click("#signin button[type=submit]");
+      await page.waitForSelector("#cases-table tbody tr");
+      const nav = await page.textContent("header.top nav");
+      expect(nav.includes("案件查询") && nav.includes("工作日志"), `department navigation: ${nav}`);
+      expect(!nav.includes("投诉"), `a department sees complaints: ${nav}`);
+      expect((await page.textContent("#whoami")).includes("部门"), "the department role is not shown");
+      const depts = await page.locator("#cases-table tbody tr td:nth-child(3)").allTextContents();
+      expect(depts.length > 0 && depts.every((d) => d === deptName), `a department sees other cases: ${[...new Set(depts)]}`);
+      await shot("14-department-cases");
+      await page.goto(`${base}/console/#/worklogs`);
+      await page.waitForSelector("#f-department");
+      expect((await page.inputValue("#f-department")) === deptName, "the work log is not the department's own");
+      expect(await page.getAttribute("#f-department", "readonly") !== null, "a department may pick another's work log");
+      await page.goto(`${base}/console/#/complaints`);
+      await page.waitForSelector("main p.error");
+      step(`department ${deptName}: own cases (${depts.length}) and work log only`);
+    }
   }
   expect(problems.length === 0, problems.join("\n"));
   console.log("E2E PASS");

@@ -8,6 +8,9 @@
 //! case's entries is changed in `DIR/ledger.sqlite`, the server is started
 //! again, and the browser must mark that step ✗.
 //!
+//! `api/console-tests/verify.test.mjs` checks the browser's verifier on its
+//! own against SPEC.md §8 and the evidence-bundle test vector.
+//!
 //! Screenshots land in `target/console-e2e/{verified,tampered}/`. Without
 //! Chromium, Node.js or npm this test fails; it never skips.
 
@@ -17,8 +20,8 @@ mod loopback;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use loopback::{Running, admin_token, settled_size};
-use serde_json::Value;
+use loopback::{Running, admin_post, admin_token, settled_size};
+use serde_json::{Value, json};
 
 /// The stream version of the case whose entry is altered.
 const TAMPERED_VERSION: u64 = 2;
@@ -191,6 +194,23 @@ fn tamper(data: &Path, stream: &str, version: u64) -> (Vec<u8>, Vec<u8>) {
     (entry, altered)
 }
 
+#[test]
+fn the_browser_verifier_passes_the_spec_and_bundle_vectors() {
+    require_tools();
+    let out = Command::new("node")
+        .arg("verify.test.mjs")
+        .current_dir(console_tests_dir())
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.lines().last() == Some("VERIFY PASS"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("leaf hash"), "{stdout}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_verifies_a_case_in_the_browser_and_shows_a_tampered_step() {
     require_tools();
@@ -201,6 +221,19 @@ async fn the_console_verifies_a_case_in_the_browser_and_shows_a_tampered_step() 
     let token = admin_token(&data);
     settled_size(&server.base).await;
     let case = pick_case(&server.base, &token).await;
+    let found = get_json(&server.base, &token, &format!("/v1/cases?case=case-{case}")).await;
+    let department = found["cases"][0]["department"]
+        .as_str()
+        .expect("the case's department")
+        .to_owned();
+    let issued = admin_post(
+        &server.base,
+        &token,
+        "/v1/admin/tokens",
+        json!({"role": "department", "department": department, "subject": "console-e2e"}),
+    )
+    .await;
+    let department_token = issued["token"].as_str().expect("token").to_owned();
 
     // The console is served from the binary, under a strict policy.
     let res = reqwest::get(format!("{}/console/", server.base))
@@ -214,8 +247,21 @@ async fn the_console_verifies_a_case_in_the_browser_and_shows_a_tampered_step() 
             .starts_with("default-src 'self'")
     );
 
-    let out = e2e(&server.base, &token, &case, "verified", &[]).await;
+    let out = e2e(
+        &server.base,
+        &token,
+        &case,
+        "verified",
+        &[
+            "--department-token",
+            &department_token,
+            "--department",
+            &department,
+        ],
+    )
+    .await;
     assert!(out.contains("all ✓ in the browser"), "{out}");
+    assert!(out.contains("own cases"), "{out}");
     assert!(out.contains("public status page from the QR link"), "{out}");
     server.stop();
 
