@@ -157,6 +157,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "--public-url must start with http:// or https://, not {url:?}"
         );
     }
+    // Watched from before "listening on" is printed: a SIGTERM right after
+    // it stops the service gracefully rather than by the default action.
+    let shutdown = shutdown_signal();
     let service = Service::open(config).await?;
     if let Some(url) = &public_url {
         service.state.set_public_url(url);
@@ -180,7 +183,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     use std::io::Write as _;
     std::io::stdout().flush()?;
     tracing::info!(%local, "serving");
-    api::serve(listener, service.state.clone(), shutdown_signal()).await?;
+    api::serve(listener, service.state.clone(), shutdown).await?;
     drop(service.state);
     // Every acknowledged append is already durable; closing lets the writer
     // finish its last group and stop.
@@ -203,19 +206,26 @@ fn init_tracing(format: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+/// SIGTERM or Ctrl-C. The handlers are installed when this is called; the
+/// future resolves on the first signal.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+    let term = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        match (term, interrupt) {
+            (Ok(mut term), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
             }
-        }
-        Err(e) => {
-            tracing::warn!("cannot watch SIGTERM ({e}); stopping on Ctrl-C only");
-            let _ = tokio::signal::ctrl_c().await;
+            (term, interrupt) => {
+                if let Err(e) = term.as_ref().and(interrupt.as_ref()) {
+                    tracing::warn!("cannot watch SIGTERM/SIGINT ({e}); stopping on Ctrl-C only");
+                }
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
