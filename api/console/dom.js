@@ -1,6 +1,8 @@
 // DOM and time helpers. Text always goes in as text nodes (never HTML), so
 // nothing the API answers can become markup or script.
 
+import { t } from "./i18n.js";
+
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 function append(el, children) {
@@ -94,4 +96,11 @@ export function hashOf(page, arg, params) {
   for (const [k, v] of Object.entries(params ?? {})) if (v !== "" && v !== null && v !== undefined) q.set(k, v);
   const qs = q.toString();
   return `#/${page}${arg ? "/" + encodeURIComponent(arg) : ""}${qs ? "?" + qs : ""}`;
+}
+
+/** A verification mark: ✓ (true), ✗ (false) or – (not applicable). */
+export function mark(ok) {
+  if (ok === true) return h("span", { class: "ok", "aria-label": t("ok") }, "✓");
+  if (ok === false) return h("span", { class: "fail" }, "✗");
+  return h("span", { class: "na" }, "–");
 }

@@ -192,14 +192,22 @@ export async function verifyNoteSignature(note, vkey) {
   return false;
 }
 
+/** C2SP tlog-cosignature: the witness's time (seconds since the epoch,
+ *  big-endian uint64 after the key hash), or null if not that shape. */
+export function cosignatureTime(sig) {
+  if (sig.body.length !== 72) return null;
+  let time = 0;
+  for (let i = 0; i < 8; i++) time = time * 256 + sig.body[i];
+  return time;
+}
+
 /** C2SP tlog-cosignature: the witness time (seconds) of a valid
  *  `cosignature/v1` by `wkey` on the note, or null. */
 export async function verifyCosignature(note, wkey) {
   if (wkey.type !== 0x04) return null;
   for (const sig of note.signatures) {
     if (sig.name !== wkey.name || !equal(sig.keyHash, wkey.keyHash) || sig.body.length !== 72) continue;
-    let time = 0;
-    for (let i = 0; i < 8; i++) time = time * 256 + sig.body[i];
+    const time = cosignatureTime(sig);
     const message = enc.encode(`cosignature/v1\ntime ${time}\n${note.text}`);
     if (await ed25519Verify(wkey.key, sig.body.subarray(8), message)) return time;
   }

@@ -4,11 +4,11 @@
 // pinned keys themselves, editable.
 
 import { get } from "../api.js";
-import { h, chinaTime } from "../dom.js";
+import { h, mark, chinaTime } from "../dom.js";
 import { t } from "../i18n.js";
 import {
   BUNDLE_WIDTH, bundlePath, parseBundle, parseNote, parseCheckpoint, parseVerifierKey,
-  verifyNoteSignature, verifyCosignature, pins, savePins, hex,
+  verifyNoteSignature, verifyCosignature, cosignatureTime, pins, savePins, hex,
 } from "../verify.js";
 
 function ago(ms) {
@@ -57,15 +57,10 @@ export async function healthPage(main) {
   for (const sig of note.signatures) {
     if (sig.name === cp.origin) continue;
     const key = witnessKeys.find((k) => k.name === sig.name && hex(k.keyHash) === hex(sig.keyHash));
-    let time = null;
-    if (sig.body.length === 72) {
-      time = 0;
-      for (let i = 0; i < 8; i++) time = time * 256 + sig.body[i];
-    }
+    const time = cosignatureTime(sig);
     const valid = key ? (await verifyCosignature({ text: note.text, signatures: [sig] }, key)) !== null : null;
     cosigs.push({ name: sig.name, keyHash: hex(sig.keyHash), time, valid });
   }
-  const mark = (ok) => (ok === true ? h("span", { class: "ok" }, "✓") : ok === false ? h("span", { class: "fail" }, "✗") : h("span", { class: "na" }, "–"));
   main.append(
     h("h2", null, t("health")),
     h("dl", { class: "facts card", id: "log-health" },

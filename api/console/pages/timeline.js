@@ -5,7 +5,7 @@
 // status link and QR code — and every step verified in this browser.
 
 import { get, query, ApiError } from "../api.js";
-import { h, fill, chinaTime, toLocalInput, fromLocalInput, hashOf } from "../dom.js";
+import { h, fill, mark, chinaTime, toLocalInput, fromLocalInput, hashOf } from "../dom.js";
 import { t, vocab } from "../i18n.js";
 import { timelineStrip } from "../charts.js";
 import { verifyStream } from "../verify.js";
@@ -19,12 +19,6 @@ function stopKind(kind) {
   if (kind === "correction") return t("stopped_correction");
   if (kind && typeof kind === "object") return Object.values(kind).join(" ");
   return String(kind ?? "");
-}
-
-function mark(ok) {
-  if (ok === true) return h("span", { class: "ok", "aria-label": t("ok") }, "✓");
-  if (ok === false) return h("span", { class: "fail" }, "✗");
-  return h("span", { class: "na" }, "–");
 }
 
 export async function timelinePage(main, route, me) {
