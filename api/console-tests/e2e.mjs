@@ -3,11 +3,12 @@
 // `ledger serve --demo`. Run by tools/tests/console.rs:
 //
 //   node e2e.mjs <base-url> <token> <screenshot-dir> --case <id> [--tampered <version>]
-//                [--department-token <token> --department <id>]
+//                [--witness-key <vkey>] [--department-token <token> --department <id>]
 //
 // Without --tampered: sign in, find the case, open its timeline, see every
 // step verified in the browser (✓), replay it as of an earlier moment,
-// follow its complaint, open the public status page from its QR link, and
+// follow its complaint (with --witness-key, first pinned on the health
+// page, the checkpoint's cosignature is checked too), open the public status page from its QR link, and
 // visit dashboards, work logs (also as printed) and log health; a changed
 // pinned key must show a loud ✗; a department's token sees its own cases
 // and pages only. With --tampered V: the store was altered
@@ -99,6 +100,18 @@ try {
     await shot("20-timeline-tampered");
     step(`tampered step ${tampered}: ✗ (${(await page.textContent(cell)).trim()})`);
   } else {
+    // Pin the witness's key, as an inspector would, on the health page.
+    const witnessKey = opt("--witness-key");
+    await page.waitForSelector("#cases-table");
+    if (witnessKey) {
+      await page.goto(`${base}/console/#/health`);
+      await page.waitForSelector("#pins");
+      await page.fill("#pin-witnesses", witnessKey);
+      await page.click("#pins button[type=submit]");
+      await page.waitForFunction(() => document.querySelector("#pins [role=status]").textContent === "已保存。");
+      step("witness key pinned");
+      await page.goto(`${base}/console/#/cases`);
+    }
     // Find the case with the search form.
     await page.waitForSelector("#cases-table");
     await shot("02-cases");
@@ -118,7 +131,7 @@ try {
     const good = await page.locator('td.verify[data-ok="true"]').count();
     expect(ok === "true", `verification did not pass: ${await page.textContent("#verification")}`);
     expect(steps > 0 && good === steps, `${good} of ${steps} steps verified`);
-    for (const c of ["key", "checkpoint", "leaves", "chain", "shown"]) {
+    for (const c of ["key", "checkpoint", "leaves", "chain", "shown", ...(witnessKey ? ["cosign"] : [])]) {
       expect((await page.getAttribute(`li[data-check="${c}"]`, "data-ok")) === "true", `check ${c} not ✓`);
     }
     expect((await page.textContent("#verify-status")).includes("SHA-256"), "no line saying what was checked");
@@ -204,6 +217,10 @@ try {
     await page.waitForSelector("#log-health");
     expect(Number(await page.textContent("#tree-size")) > 0, "empty tree size");
     expect((await page.textContent("#checkpoint-signature")).includes("✓"), "checkpoint signature not ✓ on the health page");
+    if (witnessKey) {
+      const row = await page.textContent("#cosignatures tbody tr");
+      expect(row.includes("✓") && row.includes(witnessKey.split("+")[0]), `the witness cosignature is not ✓: ${row}`);
+    }
     await shot("10-health");
     step("log health: size, checkpoint signature ✓");
 

@@ -20,7 +20,7 @@ mod loopback;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use loopback::{Running, admin_post, admin_token, settled_size};
+use loopback::{Running, admin_post, admin_token, ledger, log_vkey, settled_size, stdout};
 use serde_json::{Value, json};
 
 /// The stream version of the case whose entry is altered.
@@ -194,6 +194,69 @@ fn tamper(data: &Path, stream: &str, version: u64) -> (Vec<u8>, Vec<u8>) {
     (entry, altered)
 }
 
+/// A witness (`ledger keygen`, registered, `ledger witness --pull --once`)
+/// cosigns the latest checkpoint; its cosignature verifier key.
+async fn cosign_once(base: &str, admin: &str, data: &Path, dir: &Path) -> String {
+    const NAME: &str = "supervision.example/w1";
+    let key = dir.join("witness");
+    let o = ledger(&[
+        "keygen",
+        "--out",
+        key.to_str().expect("utf-8"),
+        "--name",
+        NAME,
+        "--json",
+    ])
+    .await;
+    assert!(o.status.success(), "{}", loopback::stderr(&o));
+    let keys: Value = serde_json::from_str(&stdout(&o)).expect("keygen JSON");
+    let vkey = keys["witness_verifier_key"]
+        .as_str()
+        .expect("vkey")
+        .to_owned();
+    admin_post(
+        base,
+        admin,
+        "/v1/admin/witnesses",
+        json!({"verifier_key": vkey}),
+    )
+    .await;
+    let issued = admin_post(
+        base,
+        admin,
+        "/v1/admin/tokens",
+        json!({"role": "witness", "department": "supervision-office", "subject": "w1"}),
+    )
+    .await;
+    settled_size(base).await;
+    let o = ledger(&[
+        "witness",
+        "--data",
+        dir.join("witness-state").to_str().expect("utf-8"),
+        "--name",
+        NAME,
+        "--key",
+        key.with_extension("key").to_str().expect("utf-8"),
+        "--log",
+        &log_vkey(data),
+        "--pull",
+        base,
+        "--token",
+        issued["token"].as_str().expect("token"),
+        "--once",
+    ])
+    .await;
+    assert!(o.status.success(), "{}{}", stdout(&o), loopback::stderr(&o));
+    let note = reqwest::get(format!("{base}/checkpoint"))
+        .await
+        .expect("checkpoint")
+        .text()
+        .await
+        .expect("text");
+    assert!(note.contains(&format!("\n\u{2014} {NAME} ")), "{note}");
+    vkey
+}
+
 #[test]
 fn the_browser_verifier_passes_the_spec_and_bundle_vectors() {
     require_tools();
@@ -234,6 +297,7 @@ async fn the_console_verifies_a_case_in_the_browser_and_shows_a_tampered_step() 
     )
     .await;
     let department_token = issued["token"].as_str().expect("token").to_owned();
+    let witness_key = cosign_once(&server.base, &token, &data, dir.path()).await;
 
     // The console is served from the binary, under a strict policy.
     let res = reqwest::get(format!("{}/console/", server.base))
@@ -253,6 +317,8 @@ async fn the_console_verifies_a_case_in_the_browser_and_shows_a_tampered_step() 
         &case,
         "verified",
         &[
+            "--witness-key",
+            &witness_key,
             "--department-token",
             &department_token,
             "--department",

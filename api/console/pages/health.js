@@ -75,7 +75,7 @@ export async function healthPage(main) {
       h("h3", null, t("cosignatures")),
       cosigs.length
         ? h("table", { class: "data" },
-            h("thead", null, h("tr", null, ["", t("label"), "key", t("cosigned_at")].map((x) => h("th", { scope: "col" }, x)))),
+            h("thead", null, h("tr", null, ["", t("label"), t("key_hash"), t("cosigned_at")].map((x) => h("th", { scope: "col" }, x)))),
             h("tbody", null, cosigs.map((c) => h("tr", null, h("td", null, mark(c.valid)), h("td", null, c.name), h("td", null, h("code", null, c.keyHash)),
               h("td", null, c.time !== null ? `${chinaTime(new Date(c.time * 1000).toISOString())} (${ago(c.time * 1000)})` : "—")))))
         : h("p", null, t("no_cosignatures"))),
