@@ -165,13 +165,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 (ledger::Clock::system(), None)
             };
-            let (dir, opened) = api::server::LedgerStore::open_with_dir(
-                &data,
-                origin.as_deref(),
-                &location,
-                clock,
-            )
-            .await?;
+            let (dir, opened) =
+                api::server::LedgerStore::open_with_dir(&data, origin.as_deref(), &location, clock)
+                    .await?;
             let store = opened.shared();
             if let Some(hand) = demo_clock {
                 match api::demo::load_demo(&store, hand, demo_cases).await? {
