@@ -23,6 +23,11 @@
 //!    `synchronous_commit = on`. Only then is any append of the group
 //!    answered.
 //!
+//! A group takes three round trips to the database, requests pipelined on
+//! its one connection: `BEGIN` + lock + `log_head`; the stream heads, the
+//! ids already there (and the new registry events, after another process
+//! sequenced); every write + `COMMIT`. The lock is held for the last two.
+//!
 //! Any storage failure fails the whole group: its connection is thrown away
 //! (the server rolls the transaction back), nothing of it was acknowledged,
 //! and the next group starts from what the database holds.
@@ -98,14 +103,17 @@ impl RegistryView {
     /// Applies the registry events after `next`, read through `client`.
     pub(crate) async fn refresh(
         &mut self,
-        client: &tokio_postgres::Client,
+        client: &deadpool_postgres::ClientWrapper,
         db: &str,
     ) -> Result<bool, Error> {
-        let rows = client
-            .query(
+        let st = client
+            .prepare_cached(
                 "SELECT idx, entry FROM events WHERE stream = $1 AND version >= $2 ORDER BY version",
-                &[&StreamId::REGISTRY, &to_i64(self.next)],
             )
+            .await
+            .map_err(pg_error)?;
+        let rows = client
+            .query(&st, &[&StreamId::REGISTRY, &to_i64(self.next)])
             .await
             .map_err(pg_error)?;
         let changed = !rows.is_empty();
@@ -320,19 +328,23 @@ impl Sequencer {
         appends: &[(PreparedAppend, Reply)],
         force: bool,
     ) -> Result<(u64, Vec<Outcome>), Error> {
-        client
-            .batch_execute(BEGIN_SEQUENCING)
-            .await
-            .map_err(pg_error)?;
-        let head = self.read_head(client).await?;
-        if self.known_size != Some(head.size) {
-            // Another process sequenced since: cached heads are stale, and
-            // the registry must be current before any key is checked.
+        // One round trip: the head is read once the lock is held (the
+        // connection runs the two in the order sent).
+        let begin = async {
+            client
+                .batch_execute(BEGIN_SEQUENCING)
+                .await
+                .map_err(pg_error)
+        };
+        let ((), head) = futures::try_join!(begin, self.read_head(client))?;
+        // Another process sequenced since: cached heads are stale, and the
+        // registry must be current before any key is checked (read beside
+        // the group's heads, before any append is checked).
+        let stale = self.known_size != Some(head.size);
+        if stale {
             self.heads.clear();
-            if self.registry.refresh(client, &self.db).await? {
-                self.publish_registry();
-            }
         }
+        let mut registry = std::mem::take(&mut self.registry);
         let mut group = Group {
             frontier: head.frontier,
             last_recorded: head.last_recorded,
@@ -342,14 +354,30 @@ impl Sequencer {
             sequenced: HashMap::new(),
             rows: Rows::default(),
         };
-        if !appends.is_empty() {
-            let (heads, existing) = futures::try_join!(
+        let refresh = async {
+            if stale {
+                registry.refresh(client, &self.db).await
+            } else {
+                Ok(false)
+            }
+        };
+        let lookups = async {
+            if appends.is_empty() {
+                return Ok((HashMap::new(), HashMap::new()));
+            }
+            futures::try_join!(
                 self.read_heads(client, appends),
                 self.read_existing(client, appends)
-            )?;
-            group.heads = heads;
-            group.existing = existing;
+            )
+        };
+        let looked_up = futures::try_join!(refresh, lookups);
+        self.registry = registry;
+        let (refreshed, (heads, existing)) = looked_up?;
+        if refreshed {
+            self.publish_registry();
         }
+        group.heads = heads;
+        group.existing = existing;
         let outcomes: Vec<Outcome> = (0..appends.len())
             .map(|k| self.apply(&mut group, appends, k))
             .collect::<Result<_, _>>()?;
@@ -367,10 +395,11 @@ impl Sequencer {
             None
         };
         if grew || checkpoint.is_some() {
-            self.write(client, &group, checkpoint, head.checkpoint_size)
+            self.write_and_commit(client, &group, checkpoint, head.checkpoint_size)
                 .await?;
+        } else {
+            client.batch_execute("COMMIT").await.map_err(pg_error)?;
         }
-        client.batch_execute("COMMIT").await.map_err(pg_error)?;
 
         // Committed: the group's view becomes the process's.
         self.known_size = Some(size);
@@ -610,8 +639,12 @@ impl Sequencer {
         Ok((frontier.size(), root, note))
     }
 
-    /// The group's writes, pipelined on the one connection.
-    async fn write(
+    /// The group's writes and `COMMIT`, pipelined on the one connection:
+    /// the statements are prepared first (cached), then every write is sent,
+    /// `COMMIT` last, and the answers awaited together. A failed write
+    /// aborts the transaction — the `COMMIT` behind it then rolls back —
+    /// and fails the group.
+    async fn write_and_commit(
         &self,
         client: &Object,
         group: &Group,
@@ -709,7 +742,9 @@ impl Sequencer {
                 .await?;
             Ok(())
         };
-        futures::try_join!(events, nodes, cp, head, announce)
+        // Polled (so sent) in this order: COMMIT goes after every write.
+        let commit = client.batch_execute("COMMIT");
+        futures::try_join!(events, nodes, cp, head, announce, commit)
             .map_err(|e: tokio_postgres::Error| pg_error(e))?;
         Ok(())
     }

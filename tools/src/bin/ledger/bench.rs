@@ -9,6 +9,21 @@
 //! signed, and request bodies written, before the clock starts: the load
 //! generator shares the machine with the server and should not spend it
 //! on what real clients do on their own machines.
+//!
+//! With `--postgres URL` it measures the PostgreSQL backend instead: for
+//! each process count (`--processes 1,2`) a fresh database and that many
+//! real `ledger serve --store` processes (this binary, sharing one ledger
+//! key), the clients spread over them; then, in the same run and on the
+//! same server, the raw rate of PostgreSQL itself — the very rows the
+//! one-process run wrote (entry bytes, ids, streams, leaf hashes) inserted
+//! by one writer into a table with the `events` table's keys, one
+//! multi-row `INSERT … SELECT unnest(…)` committed (durably) per batch of
+//! the group size that run reached. Group sizes are counted by the
+//! database (`log_head` updates, read once the processes have exited).
+//! The scratch databases are dropped at the end.
+//!
+//! Deliberately not measured: reads, subscriptions, or the load generator's
+//! own signing and JSON (done before the clock starts).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,6 +51,14 @@ pub struct BenchArgs {
     /// Most events in one run (fewer per client when there are many).
     #[arg(long, default_value_t = 20_000)]
     max_events: usize,
+    /// Measure the PostgreSQL backend on this server instead
+    /// (postgres://user@host:port/db; scratch databases are created and
+    /// dropped there).
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// With --postgres: `ledger serve` processes per run, comma-separated.
+    #[arg(long, default_value = "1,2", value_delimiter = ',')]
+    processes: Vec<usize>,
 }
 
 struct Run {
@@ -167,6 +190,9 @@ fn signed_work(
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
+    if let Some(url) = &args.postgres {
+        return postgres_bench(&args, url).await;
+    }
     println!(
         "appends of one signed event per request; up to {} events per client, {} per run",
         args.per_client, args.max_events
@@ -294,19 +320,23 @@ async fn http_run(
     clients: usize,
     per_client: usize,
 ) -> anyhow::Result<Run> {
-    let requests = signed_work(signer, clients, per_client)?
-        .into_iter()
-        .map(|events| {
-            events
-                .into_iter()
-                .map(|ev| {
-                    let url = format!("{base}/v1/streams/{}/events", ev.stream);
-                    let body = serde_json::to_vec(&json!({"events": [ev]}))?;
-                    anyhow::Ok((url, body))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    http_run_spread(
+        client,
+        &[base.to_owned()],
+        token,
+        signer,
+        clients,
+        per_client,
+    )
+    .await
+}
+
+/// Posts every request of each list in order, the lists side by side.
+async fn post_all(
+    client: &reqwest::Client,
+    token: &str,
+    requests: Vec<Vec<(String, Vec<u8>)>>,
+) -> anyhow::Result<Run> {
     let (cl, tk) = (client.clone(), token.to_owned());
     drive(requests, move |(url, body): (String, Vec<u8>)| {
         let (cl, tk) = (cl.clone(), tk.clone());
@@ -362,4 +392,333 @@ async fn setup_department(
         .as_str()
         .map(str::to_owned)
         .context("token in the answer")
+}
+
+/// One PostgreSQL run: its HTTP appends and how many groups took them.
+struct PgRun {
+    http: Run,
+    /// Sequencing transactions (groups) that appended or signed.
+    groups: u64,
+}
+
+impl PgRun {
+    fn mean_group(&self) -> f64 {
+        self.http.events as f64 / self.groups.max(1) as f64
+    }
+}
+
+async fn postgres_bench(args: &BenchArgs, url: &str) -> anyhow::Result<std::process::ExitCode> {
+    let admin = PgAdmin::connect(url).await?;
+    println!(
+        "PostgreSQL {}: one signed event per HTTP request, up to {} events per client, {} per run",
+        admin.version, args.per_client, args.max_events
+    );
+    println!(
+        "{:>9} {:>8} {:>10} {:>9} {:>9} {:>11} {:>11} {:>7}",
+        "processes", "clients", "HTTP/s", "p50", "p99", "mean group", "raw PG/s", "ratio"
+    );
+    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+    let mut databases = Vec::new();
+    let result = async {
+        for &clients in &args.clients {
+            let mut raw = None;
+            for &processes in &args.processes {
+                let db = admin.create().await?;
+                databases.push(db.clone());
+                let mut run = postgres_run(&admin.url_of(&db), processes, clients, args).await?;
+                // The raw rate: the rows this run wrote, in batches of the
+                // group size it reached (measured once per client count,
+                // on the first run's rows).
+                if raw.is_none() {
+                    let batch = run.mean_group().round().max(1.0) as usize;
+                    raw = Some(raw_inserts(&admin.url_of(&db), batch).await?);
+                }
+                let raw_rate = raw.unwrap_or(f64::NAN);
+                println!(
+                    "{:>9} {:>8} {:>10.0} {:>9} {:>9} {:>11.1} {:>11.0} {:>6.0}%",
+                    processes,
+                    clients,
+                    run.http.rate(),
+                    ms(run.http.percentile(0.50)),
+                    ms(run.http.percentile(0.99)),
+                    run.mean_group(),
+                    raw_rate,
+                    100.0 * run.http.rate() / raw_rate,
+                );
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    for db in &databases {
+        if let Err(e) = admin.drop_db(db).await {
+            eprintln!("warning: dropping {db}: {e}");
+        }
+    }
+    result?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `processes` real `ledger serve --store URL` processes (this binary) on
+/// one database with one ledger key, `clients` clients spread over them.
+async fn postgres_run(
+    url: &str,
+    processes: usize,
+    clients: usize,
+    args: &BenchArgs,
+) -> anyhow::Result<PgRun> {
+    let dir = tempfile::tempdir()?;
+    let location: api::server::StoreLocation = url.parse()?;
+    let data: Vec<std::path::PathBuf> = (0..processes.max(1))
+        .map(|i| dir.path().join(format!("d{i}")))
+        .collect();
+    // The first directory makes the key and binds the database to it.
+    let (_, store) =
+        api::server::LedgerStore::open_with_dir(&data[0], None, &location, ledger::Clock::system())
+            .await?;
+    store.close().await;
+    for d in &data[1..] {
+        std::fs::create_dir_all(d)?;
+        for file in ["ledger.key", "ledger.pub"] {
+            std::fs::copy(data[0].join(file), d.join(file))?;
+        }
+    }
+    let mut servers = Vec::new();
+    for d in &data {
+        servers.push(ServeProcess::start(d, url)?);
+    }
+    let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+    let result = async {
+        let signer = Signer::new()?;
+        let per_client = args.per_client.min(args.max_events / clients.max(1)).max(1);
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(clients.max(1))
+            .build()?;
+        let admin = std::fs::read_to_string(data[0].join("admin.token"))?;
+        let token = setup_department(&client, &bases[0], admin.trim(), &signer).await?;
+        let groups_before = log_head_updates(url).await?;
+        let http = http_run_spread(&client, &bases, &token, &signer, clients, per_client).await?;
+        anyhow::Ok((http, groups_before))
+    }
+    .await;
+    // Stopped (SIGTERM) before the statistics are read: a backend reports
+    // its counts when its session ends.
+    for s in servers {
+        s.stop()?;
+    }
+    let (http, groups_before) = result?;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let groups = log_head_updates(url).await?.saturating_sub(groups_before);
+    Ok(PgRun { http, groups })
+}
+
+/// Updates of `log_head` so far: one per sequencing transaction.
+async fn log_head_updates(url: &str) -> anyhow::Result<u64> {
+    let client = pg_connect(url).await?;
+    let row = client
+        .query_one(
+            "SELECT COALESCE(n_tup_upd, 0) FROM pg_stat_user_tables WHERE relname = 'log_head'",
+            &[],
+        )
+        .await?;
+    Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+}
+
+/// Copies the rows of `events` into a table with the same keys, `batch`
+/// rows per durable single-statement transaction, from one connection;
+/// rows per second.
+async fn raw_inserts(url: &str, batch: usize) -> anyhow::Result<f64> {
+    let client = pg_connect(url).await?;
+    client
+        .batch_execute(
+            "SET synchronous_commit TO on;
+             CREATE TABLE raw_events (LIKE events INCLUDING ALL);",
+        )
+        .await?;
+    let rows = client
+        .query(
+            "SELECT idx, id, stream, version, leaf, entry FROM events ORDER BY idx",
+            &[],
+        )
+        .await?;
+    let insert = client
+        .prepare(
+            "INSERT INTO raw_events(idx, id, stream, version, leaf, entry)
+             SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::bigint[],
+                                  $5::bytea[], $6::bytea[])",
+        )
+        .await?;
+    // Columns built before the clock starts, as the sequencer has them.
+    let batches: Vec<_> = rows
+        .chunks(batch.max(1))
+        .map(|chunk| {
+            let idx: Vec<i64> = chunk.iter().map(|r| r.get(0)).collect();
+            let id: Vec<Vec<u8>> = chunk.iter().map(|r| r.get(1)).collect();
+            let stream: Vec<String> = chunk.iter().map(|r| r.get(2)).collect();
+            let version: Vec<i64> = chunk.iter().map(|r| r.get(3)).collect();
+            let leaf: Vec<Vec<u8>> = chunk.iter().map(|r| r.get(4)).collect();
+            let entry: Vec<Vec<u8>> = chunk.iter().map(|r| r.get(5)).collect();
+            (idx, id, stream, version, leaf, entry)
+        })
+        .collect();
+    let started = Instant::now();
+    for (idx, id, stream, version, leaf, entry) in &batches {
+        client
+            .execute(&insert, &[idx, id, stream, version, leaf, entry])
+            .await?;
+    }
+    Ok(rows.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// `clients` tasks, client `c` on `bases[c % n]`, each appending
+/// `per_client` pre-signed events, one request per event.
+async fn http_run_spread(
+    client: &reqwest::Client,
+    bases: &[String],
+    token: &str,
+    signer: &Signer,
+    clients: usize,
+    per_client: usize,
+) -> anyhow::Result<Run> {
+    let requests = signed_work(signer, clients, per_client)?
+        .into_iter()
+        .enumerate()
+        .map(|(c, events)| {
+            let base = &bases[c % bases.len()];
+            events
+                .into_iter()
+                .map(|ev| {
+                    let url = format!("{base}/v1/streams/{}/events", ev.stream);
+                    let body = serde_json::to_vec(&json!({"events": [ev]}))?;
+                    anyhow::Ok((url, body))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    post_all(client, token, requests).await
+}
+
+/// A `ledger serve` child process of this binary.
+struct ServeProcess {
+    child: std::process::Child,
+    base: String,
+}
+
+impl ServeProcess {
+    fn start(data: &std::path::Path, store: &str) -> anyhow::Result<ServeProcess> {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .arg("serve")
+            .arg("--data")
+            .arg(data)
+            .args([
+                "--store",
+                store,
+                "--listen",
+                "127.0.0.1:0",
+                "--rate-limit",
+                "0",
+            ])
+            .env("LEDGER_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .context("starting ledger serve")?;
+        let stdout = child.stdout.take().context("the child's stdout")?;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        loop {
+            let Some(line) = lines.next().transpose()? else {
+                let _ = child.kill();
+                anyhow::bail!(
+                    "ledger serve --data {} stopped before listening",
+                    data.display()
+                );
+            };
+            if let Some(base) = line.strip_prefix("listening on ") {
+                // Its later output is not needed; the pipe is drained so
+                // the child never blocks on it.
+                std::thread::spawn(move || lines.for_each(drop));
+                return Ok(ServeProcess {
+                    child,
+                    base: base.trim().to_owned(),
+                });
+            }
+        }
+    }
+
+    /// SIGTERM and wait.
+    fn stop(mut self) -> anyhow::Result<()> {
+        let pid = i32::try_from(self.child.id())?;
+        // SAFETY: kill(2) on a child this process spawned and still owns.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let status = self.child.wait()?;
+        anyhow::ensure!(status.success(), "ledger serve exited with {status}");
+        Ok(())
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The server's admin connection: creates and drops scratch databases.
+struct PgAdmin {
+    client: tokio_postgres::Client,
+    config: tokio_postgres::Config,
+    version: String,
+}
+
+impl PgAdmin {
+    async fn connect(url: &str) -> anyhow::Result<PgAdmin> {
+        let config: tokio_postgres::Config = url.parse().context("--postgres URL")?;
+        let client = pg_connect(url).await?;
+        let version: String = client.query_one("SHOW server_version", &[]).await?.get(0);
+        Ok(PgAdmin {
+            client,
+            config,
+            version,
+        })
+    }
+
+    async fn create(&self) -> anyhow::Result<String> {
+        let name = format!("ledger_bench_{:016x}", rand::random::<u64>());
+        self.client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await?;
+        Ok(name)
+    }
+
+    async fn drop_db(&self, name: &str) -> anyhow::Result<()> {
+        self.client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await?;
+        Ok(())
+    }
+
+    /// A URL of the database `name` on this server.
+    fn url_of(&self, name: &str) -> String {
+        let host = match self.config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            _ => "127.0.0.1".to_owned(),
+        };
+        let port = self.config.get_ports().first().copied().unwrap_or(5432);
+        let user = self.config.get_user().unwrap_or("postgres");
+        let password = self
+            .config
+            .get_password()
+            .map(|p| format!(":{}", String::from_utf8_lossy(p)))
+            .unwrap_or_default();
+        format!("postgres://{user}{password}@{host}:{port}/{name}")
+    }
+}
+
+async fn pg_connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .with_context(|| format!("connecting to PostgreSQL at {url}"))?;
+    tokio::spawn(connection);
+    Ok(client)
 }
