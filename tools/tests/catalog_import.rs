@@ -1,5 +1,5 @@
 //! `ledger catalog import` end to end against a real `ledger serve`: the
-//! sample spreadsheets (`tools/samples/`, .xlsx and .csv) imported into the
+//! sample spreadsheets (`tools/samples/`, .xlsx, .xls and .csv) imported into the
 //! `catalog` stream, re-imports that add nothing, a revision, a file with
 //! bad rows refused by row number with nothing imported, `--skip-bad-rows`,
 //! `--dry-run` and renamed headers.
@@ -107,8 +107,8 @@ fn samples_import_once_and_reimport_adds_nothing() {
     assert_eq!(food["process_steps"].as_array().map(Vec::len), Some(5));
     assert_eq!(food["review_layers"], 2);
 
-    // Again, and the same items as CSV: nothing added.
-    for file in [xlsx.clone(), sample("catalog.csv")] {
+    // Again, and the same items as CSV and as a legacy .xls: nothing added.
+    for file in [xlsx.clone(), sample("catalog.csv"), sample("catalog.xls")] {
         let again = import(&server, &file, &[]);
         expect_code(&again, 0);
         assert_eq!(stdout(&again).matches("unchanged (version 1)").count(), 6);
