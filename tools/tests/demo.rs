@@ -2,64 +2,16 @@
 //! departments are in the log, its cases have timelines recorded months
 //! ago, and a restart with `--demo` adds nothing.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 
-struct Server {
-    child: Child,
-    base: String,
-}
+#[path = "support/loopback.rs"]
+mod loopback;
 
-impl Server {
-    fn spawn(data: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ledger"))
-            .args(["serve", "--data", data, "--listen", "127.0.0.1:0"])
-            .args(["--demo", "--demo-cases", "300"])
-            .env("LEDGER_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn ledger serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = rx.recv_timeout(left) else {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("no 'listening on' line");
-            };
-            if let Some(addr) = line.strip_prefix("listening on ") {
-                return Server {
-                    child,
-                    base: addr.trim().to_owned(),
-                };
-            }
-        }
-    }
+use loopback::Running;
 
-    fn stop(mut self) {
-        let pid = i32::try_from(self.child.id()).expect("pid");
-        // SAFETY: kill(2) with a pid we spawned and own.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait().expect("wait").is_none() {
-            assert!(Instant::now() < deadline, "server did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+/// `ledger serve --demo` with 300 demo cases in `data`.
+fn serve_demo(data: &std::path::Path) -> Running {
+    Running::serve(data, &["--demo", "--demo-cases", "300"])
 }
 
 async fn get(client: &reqwest::Client, url: String, token: &str) -> Value {
@@ -96,10 +48,9 @@ async fn stream(client: &reqwest::Client, base: &str, token: &str, name: &str) -
 async fn serve_demo_loads_a_city_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let data_s = data.to_str().expect("utf-8");
     let client = reqwest::Client::new();
 
-    let server = Server::spawn(data_s);
+    let server = serve_demo(&data);
     let token = std::fs::read_to_string(data.join("admin.token"))
         .expect("admin.token")
         .trim()
@@ -161,7 +112,7 @@ async fn serve_demo_loads_a_city_once() {
     server.stop();
 
     // A restart with --demo adds nothing.
-    let server = Server::spawn(data_s);
+    let server = serve_demo(&data);
     let again = get(&client, format!("{}/v1/log", server.base), &token).await["size"].clone();
     assert_eq!(again, size);
     server.stop();
