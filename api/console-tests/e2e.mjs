@@ -1,25 +1,29 @@
-// End-to-end test of the web console in headless Chromium (Debian's
-// /usr/bin/chromium, driven by playwright-core), against a running
-// `ledger serve --demo`. Run by tools/tests/console.rs:
+// End-to-end test of the web console in a real headless browser against a
+// running `ledger serve --demo`: Debian's Chromium (playwright-core) or
+// Debian's Firefox ESR (puppeteer-core over WebDriver BiDi), through the
+// small page interface of driver.mjs, so both run this one scenario. Run by
+// tools/tests/console.rs:
 //
-//   node e2e.mjs <base-url> <token> <screenshot-dir> --case <id> [--tampered <version>]
+//   node e2e.mjs <base-url> <token> <screenshot-dir> --case <id> [--browser chromium|firefox]
+//                [--tampered <version>] [--signed <version>]
 //                [--witness-key <vkey>] [--department-token <token> --department <id>]
 //
 // Without --tampered: sign in, find the case, open its timeline, see every
 // step verified in the browser (✓), replay it as of an earlier moment,
 // follow its complaint (with --witness-key, first pinned on the health
-// page, the checkpoint's cosignature is checked too), open the public status page from its QR link, and
-// visit dashboards, work logs (also as printed) and log health; a changed
-// pinned key must show a loud ✗; a department's token sees its own cases
-// and pages only. With --tampered V: the store was altered
-// at version V of the case, and the browser must show ✗ on that step.
+// page, the checkpoint's cosignature is checked too), open the public
+// status page from its QR link, and visit dashboards, work logs (also as
+// printed) and log health; a changed pinned key must show a loud ✗; a
+// department's token sees its own cases and pages only. With --tampered V:
+// the store was altered at version V of the case, and the browser must show
+// ✗ on that step.
 //
 // Exit 0 and a last line "E2E PASS" when all held; exit 1 naming the first
 // failure. Any request to another origin, page error or CSP violation fails.
 
-import { chromium } from "playwright-core";
 import fs from "node:fs";
 import path from "node:path";
+import { BROWSERS, launch } from "./driver.mjs";
 
 const [base, token, shots, ...rest] = process.argv.slice(2);
 const opt = (name) => {
@@ -28,13 +32,14 @@ const opt = (name) => {
 };
 const caseId = opt("--case");
 const tampered = opt("--tampered");
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-if (!base || !token || !shots || !caseId) {
-  console.error("usage: node e2e.mjs <base-url> <token> <screenshot-dir> --case <id> [--tampered <version>]");
+const browserName = opt("--browser") ?? "chromium";
+if (!base || !token || !shots || !caseId || !BROWSERS[browserName]) {
+  console.error("usage: node e2e.mjs <base-url> <token> <screenshot-dir> --case <id> [--browser chromium|firefox] [--tampered <version>]");
   process.exit(2);
 }
+const executablePath = BROWSERS[browserName].executable;
 if (!fs.existsSync(executablePath)) {
-  console.error(`FAIL: no Chromium at ${executablePath} (apt-get install -y chromium)`);
+  console.error(`FAIL: no ${browserName} at ${executablePath} (${BROWSERS[browserName].install})`);
   process.exit(1);
 }
 fs.mkdirSync(shots, { recursive: true });
@@ -46,41 +51,54 @@ function expect(cond, text) {
   if (!cond) throw new Error(text);
 }
 
-const browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox"] });
-const context = await browser.newContext({ viewport: { width: 1366, height: 900 }, locale: "zh-CN" });
-const page = await context.newPage();
-page.on("request", (r) => {
-  const u = new URL(r.url());
-  if (u.protocol !== "data:" && u.origin !== origin) problems.push(`request to another origin: ${r.url()}`);
+const page = await launch(browserName, executablePath);
+step(`${browserName} ${await page.version()}`);
+page.on("request", (url) => {
+  const u = new URL(url);
+  if (u.protocol !== "data:" && u.origin !== origin) problems.push(`request to another origin: ${url}`);
 });
-page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-page.on("console", (m) => {
-  if (m.type() === "error" && !/status of (404|401|403)/.test(m.text())) problems.push(`console error: ${m.text()}`);
+page.on("pageerror", (message) => problems.push(`page error: ${message}`));
+// Chromium reports a failed fetch (an expected 401/403/404) as a console error.
+page.on("console-error", (text) => {
+  if (!/status of (404|401|403)/.test(text)) problems.push(`console error: ${text}`);
 });
-const shot = async (name) => {
-  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
-};
+/** Run in the page: is the element, or one holding it, hidden by an
+ *  `@media print` rule of the page's style sheets? */
+function hiddenInPrint(selector) {
+  const hiding = [];
+  for (const sheet of document.styleSheets) {
+    for (const rule of sheet.cssRules) {
+      if (!(rule instanceof CSSMediaRule) || ![...rule.media].includes("print")) continue;
+      for (const r of rule.cssRules) if (r.style?.display === "none") hiding.push(r.selectorText);
+    }
+  }
+  for (let el = document.querySelector(selector); el; el = el.parentElement) {
+    if (hiding.some((s) => el.matches(s))) return true;
+  }
+  return false;
+}
+const shot = (name) => page.screenshot(path.join(shots, `${name}.png`));
 const timeline = (extra = "") => `${base}/console/#/case/${encodeURIComponent(caseId)}${extra}`;
 const verification = async () => {
-  await page.waitForSelector("#verify-status[data-ok]", { timeout: 60_000 });
-  return page.getAttribute("#verify-status", "data-ok");
+  await page.waitForAttached("#verify-status[data-ok]", 60_000);
+  return page.attr("#verify-status", "data-ok");
 };
 
 try {
   // Sign in: `/` leads to the console, which asks for a token.
   await page.goto(`${base}/`);
   expect(page.url() === `${base}/console/`, `/ did not lead to /console/ but ${page.url()}`);
-  await page.waitForSelector("#signin");
-  expect((await page.textContent("#signin h2")) === "登录", "the console is not in Chinese by default");
+  await page.waitFor("#signin");
+  expect((await page.text("#signin h2")) === "登录", "the console is not in Chinese by default");
   await page.fill("#token", "ledger_wrong");
   await page.click("#signin button[type=submit]");
-  await page.waitForSelector("#signin-message.error");
+  await page.waitFor("#signin-message.error");
   step("a wrong token is refused with a message");
   await shot("01-signin");
   await page.fill("#token", token);
   await page.click("#signin button[type=submit]");
-  await page.waitForSelector("#whoami");
-  expect((await page.textContent("#whoami")).includes("管理员"), "the admin's role is not shown");
+  await page.waitFor("#whoami");
+  expect((await page.text("#whoami")).includes("管理员"), "the admin's role is not shown");
   step("signed in; the role is shown");
 
   if (tampered !== undefined) {
@@ -88,24 +106,24 @@ try {
     const ok = await verification();
     expect(ok === "false", "the tampered store verified");
     const cell = `td.verify[data-version="${tampered}"]`;
-    await page.waitForSelector(`${cell}[data-ok]`);
-    expect((await page.getAttribute(cell, "data-ok")) === "false", `step version ${tampered} is not marked ✗`);
-    expect((await page.textContent(cell)).includes("✗"), "no ✗ on the tampered step");
+    await page.waitFor(`${cell}[data-ok]`);
+    expect((await page.attr(cell, "data-ok")) === "false", `step version ${tampered} is not marked ✗`);
+    expect((await page.text(cell)).includes("✗"), "no ✗ on the tampered step");
     for (let v = 0; v < Number(tampered); v++) {
-      expect((await page.getAttribute(`td.verify[data-version="${v}"]`, "data-ok")) === "true", `untouched step ${v} not ✓`);
+      expect((await page.attr(`td.verify[data-version="${v}"]`, "data-ok")) === "true", `untouched step ${v} not ✓`);
     }
-    const leaves = await page.getAttribute('li[data-check="leaves"]', "data-ok");
+    const leaves = await page.attr('li[data-check="leaves"]', "data-ok");
     expect(leaves === "false", "the inclusion check did not fail");
-    await page.locator(cell).scrollIntoViewIfNeeded();
+    await page.scrollIntoView(cell);
     await shot("20-timeline-tampered");
-    step(`tampered step ${tampered}: ✗ (${(await page.textContent(cell)).trim()})`);
+    step(`tampered step ${tampered}: ✗ (${(await page.text(cell)).trim()})`);
   } else {
     // Pin the witness's key, as an inspector would, on the health page.
     const witnessKey = opt("--witness-key");
-    await page.waitForSelector("#cases-table");
+    await page.waitFor("#cases-table");
     if (witnessKey) {
       await page.goto(`${base}/console/#/health`);
-      await page.waitForSelector("#pins");
+      await page.waitFor("#pins");
       await page.fill("#pin-witnesses", witnessKey);
       await page.click("#pins button[type=submit]");
       await page.waitForFunction(() => document.querySelector("#pins [role=status]").textContent === "已保存。");
@@ -113,7 +131,7 @@ try {
       await page.goto(`${base}/console/#/cases`);
     }
     // Find the case with the search form.
-    await page.waitForSelector("#cases-table");
+    await page.waitFor("#cases-table");
     await shot("02-cases");
     await page.fill("#f-case", caseId);
     await page.click("#case-search button[type=submit]");
@@ -125,22 +143,22 @@ try {
     await page.click("#cases-table a.case-link");
 
     // Its timeline, verified in the browser.
-    await page.waitForSelector("#steps-table");
+    await page.waitFor("#steps-table");
     const ok = await verification();
-    const steps = await page.locator("#steps-table tbody tr").count();
-    const good = await page.locator('td.verify[data-ok="true"]').count();
-    expect(ok === "true", `verification did not pass: ${await page.textContent("#verification")}`);
+    const steps = await page.count("#steps-table tbody tr");
+    const good = await page.count('td.verify[data-ok="true"]');
+    expect(ok === "true", `verification did not pass: ${await page.text("#verification")}`);
     expect(steps > 0 && good === steps, `${good} of ${steps} steps verified`);
     for (const c of ["key", "checkpoint", "leaves", "chain", "shown", ...(witnessKey ? ["cosign"] : [])]) {
-      expect((await page.getAttribute(`li[data-check="${c}"]`, "data-ok")) === "true", `check ${c} not ✓`);
+      expect((await page.attr(`li[data-check="${c}"]`, "data-ok")) === "true", `check ${c} not ✓`);
     }
-    expect((await page.textContent("#verify-status")).includes("SHA-256"), "no line saying what was checked");
+    expect((await page.text("#verify-status")).includes("SHA-256"), "no line saying what was checked");
     await shot("03-timeline");
     step(`timeline: ${steps} steps, all ✓ in the browser`);
 
     // As it stood after its second recorded step.
     if (steps > 2) {
-      await page.locator("#as-of-slider").fill("1");
+      await page.fill("#as-of-slider", "1");
       // Steps recorded in one batch share a recorded time: at least two show.
       await page.waitForFunction((n) => {
         const rows = document.querySelectorAll("#steps-table tbody tr").length;
@@ -149,76 +167,84 @@ try {
       expect((await verification()) === "true", "the as-of view did not verify");
       expect(page.url().includes("as_of="), "as_of is not in the URL");
       await shot("04-timeline-as-of");
-      step(`as-of replay: ${await page.locator("#steps-table tbody tr").count()} of ${steps} steps, verified`);
+      step(`as-of replay: ${await page.count("#steps-table tbody tr")} of ${steps} steps, verified`);
       await page.click("#as-of-form a.button");
       await page.waitForFunction((n) => document.querySelectorAll("#steps-table tbody tr").length === n, steps);
       await verification();
     }
 
     // Its complaint, interleaved.
-    await page.waitForSelector("#case-complaints ul, #case-complaints p");
-    const complaint = page.locator("#case-complaints a.complaint-link").first();
-    if (await complaint.count()) {
-      await complaint.click();
-      await page.waitForSelector("#interleaved tbody tr");
-      const sources = await page.locator("#interleaved tbody tr.source-complaint").count();
+    await page.waitFor("#case-complaints ul, #case-complaints p");
+    if (await page.count("#case-complaints a.complaint-link")) {
+      await page.click("#case-complaints a.complaint-link");
+      await page.waitFor("#interleaved tbody tr");
+      const sources = await page.count("#interleaved tbody tr.source-complaint");
       expect(sources > 0, "no complaint steps in the interleaved timeline");
       await shot("05-complaint");
       step("complaint timeline interleaved with the case's");
       await page.goto(timeline());
-      await page.waitForSelector("#steps-table");
+      await page.waitFor("#steps-table");
       await verification();
     } else {
       step("the case has no complaint (not followed)");
     }
 
     // The public status page from its QR link.
-    await page.waitForSelector("#qr-img");
+    await page.waitFor("#qr-img");
     await page.waitForFunction(() => document.getElementById("qr-img").naturalWidth > 0);
-    const href = await page.getAttribute("#qr-link", "href");
-    expect(href === (await page.getAttribute("#status-link", "href")), "the QR link and the status link differ");
+    const href = await page.attr("#qr-link", "href");
+    expect(href === (await page.attr("#status-link", "href")), "the QR link and the status link differ");
     await page.click("#qr-link");
     await page.waitForURL(/\/status\?case=/);
-    await page.waitForSelector("#result:not([hidden]) #steps li");
-    const publicSteps = await page.locator("#steps li").count();
+    await page.waitFor("#result:not([hidden]) #steps li");
+    const publicSteps = await page.count("#steps li");
     expect(publicSteps > 0, "the public status page shows no steps");
-    const publicText = await page.textContent("body");
+    const publicText = await page.text("body");
     expect(!publicText.includes(token), "the token leaked into the public page");
     await shot("06-public-status");
     step(`public status page from the QR link: ${publicSteps} steps`);
 
     // Dashboards: charts drawn.
     await page.goto(`${base}/console/#/dashboards`);
-    await page.waitForSelector("#scorecards-table");
-    await page.waitForSelector("#fairness");
-    const charts = await page.locator("svg.chart").count();
+    await page.waitFor("#scorecards-table");
+    await page.waitFor("#fairness");
+    const charts = await page.count("svg.chart");
     expect(charts >= 4, `only ${charts} charts on the dashboards`);
     await shot("07-dashboards");
     step(`dashboards: ${charts} SVG charts`);
 
     // Work log of the case's department on the day of its first step.
     await page.goto(timeline());
-    await page.waitForSelector("#steps-table tbody tr");
-    const first = page.locator("#steps-table tbody tr").first();
-    const dept = (await first.locator("td").nth(4).textContent()).trim();
-    const day = (await first.locator("td").nth(5).textContent()).trim().slice(0, 10);
+    await page.waitFor("#steps-table tbody tr");
+    const dept = (await page.text("#steps-table tbody tr:first-child td:nth-child(5)")).trim();
+    const day = (await page.text("#steps-table tbody tr:first-child td:nth-child(6)")).trim().slice(0, 10);
     await page.goto(`${base}/console/#/worklogs?department=${dept}&day=${day}`);
-    await page.waitForSelector("#worklog-table tbody tr");
+    await page.waitFor("#worklog-table tbody tr");
     await shot("08-worklog");
-    await page.emulateMedia({ media: "print" });
-    expect(!(await page.isVisible("header.top")), "the navigation is printed");
-    expect(await page.isVisible("#worklog-table"), "the work log is not printed");
-    await shot("09-worklog-print");
-    await page.emulateMedia({ media: "screen" });
+    // Printed: the print stylesheet (as the browser parsed it) hides the
+    // navigation and not the work log; Chromium then renders the page with
+    // print media, and Firefox, which has no media emulation over WebDriver
+    // BiDi, prints it to PDF itself.
+    expect(await page.evaluate(hiddenInPrint, "header.top"), "the print stylesheet does not hide the navigation");
+    expect(!(await page.evaluate(hiddenInPrint, "#worklog-table")), "the print stylesheet hides the work log");
+    if (await page.printMedia(true)) {
+      expect(!(await page.visible("header.top")), "the navigation is printed");
+      expect(await page.visible("#worklog-table"), "the work log is not printed");
+      await shot("09-worklog-print");
+      await page.printMedia(false);
+    } else {
+      const pdf = await page.pdf(path.join(shots, "09-worklog-print.pdf"));
+      expect(pdf.length > 1000 && Buffer.from(pdf.subarray(0, 5)).toString() === "%PDF-", "printing gave no PDF");
+    }
     step(`work log of ${dept} on ${day}, printable`);
 
     // Log health.
     await page.goto(`${base}/console/#/health`);
-    await page.waitForSelector("#log-health");
-    expect(Number(await page.textContent("#tree-size")) > 0, "empty tree size");
-    expect((await page.textContent("#checkpoint-signature")).includes("✓"), "checkpoint signature not ✓ on the health page");
+    await page.waitFor("#log-health");
+    expect(Number(await page.text("#tree-size")) > 0, "empty tree size");
+    expect((await page.text("#checkpoint-signature")).includes("✓"), "checkpoint signature not ✓ on the health page");
     if (witnessKey) {
-      const row = await page.textContent("#cosignatures tbody tr");
+      const row = await page.text("#cosignatures tbody tr");
       expect(row.includes("✓") && row.includes(witnessKey.split("+")[0]), `the witness cosignature is not ✓: ${row}`);
     }
     await shot("10-health");
@@ -226,11 +252,11 @@ try {
 
     // Complaints list; English.
     await page.goto(`${base}/console/#/complaints`);
-    await page.waitForSelector("#complaints-table");
+    await page.waitFor("#complaints-table");
     await shot("11-complaints");
     await page.click("#lang");
-    await page.waitForSelector("#complaints-table");
-    expect((await page.textContent("header.top nav")).includes("Cases"), "no English navigation");
+    await page.waitFor("#complaints-table");
+    expect((await page.text("header.top nav")).includes("Cases"), "no English navigation");
     await page.goto(timeline());
     expect((await verification()) === "true", "verification in English did not pass");
     await shot("12-timeline-en");
@@ -239,8 +265,8 @@ try {
 
     // Keyboard: the first Tab stop is a link of the header.
     await page.goto(`${base}/console/#/cases`);
-    await page.waitForSelector("#cases-table");
-    await page.keyboard.press("Tab");
+    await page.waitFor("#cases-table");
+    await page.press("Tab");
     expect(await page.evaluate(() => document.activeElement?.tagName === "A"), "Tab does not reach a link first");
     step("keyboard reaches the navigation");
 
@@ -251,9 +277,9 @@ try {
     });
     await page.goto(timeline());
     expect((await verification()) === "false", "a changed key verified");
-    expect((await page.getAttribute('li[data-check="key"]', "data-ok")) === "false", "the key check is not ✗");
-    expect((await page.getAttribute('li[data-check="checkpoint"]', "data-ok")) === "false", "the checkpoint verified under another key");
-    expect(await page.isVisible('li[data-check="key"].loud'), "the changed key is not loud");
+    expect((await page.attr('li[data-check="key"]', "data-ok")) === "false", "the key check is not ✗");
+    expect((await page.attr('li[data-check="checkpoint"]', "data-ok")) === "false", "the checkpoint verified under another key");
+    expect(await page.visible('li[data-check="key"].loud'), "the changed key is not loud");
     await shot("13-key-changed");
     step("a changed ledger key is a loud ✗");
 
@@ -262,29 +288,29 @@ try {
     const deptName = opt("--department");
     if (deptToken) {
       await page.click("#signout");
-      await page.waitForSelector("#signin");
+      await page.waitFor("#signin");
       await page.fill("#token", deptToken);
       await page.click("#signin button[type=submit]");
-      await page.waitForSelector("#cases-table tbody tr");
-      const nav = await page.textContent("header.top nav");
+      await page.waitFor("#cases-table tbody tr");
+      const nav = await page.text("header.top nav");
       expect(nav.includes("案件查询") && nav.includes("工作日志"), `department navigation: ${nav}`);
       expect(!nav.includes("投诉"), `a department sees complaints: ${nav}`);
-      expect((await page.textContent("#whoami")).includes("部门"), "the department role is not shown");
-      const depts = await page.locator("#cases-table tbody tr td:nth-child(3)").allTextContents();
+      expect((await page.text("#whoami")).includes("部门"), "the department role is not shown");
+      const depts = await page.texts("#cases-table tbody tr td:nth-child(3)");
       expect(depts.length > 0 && depts.every((d) => d === deptName), `a department sees other cases: ${[...new Set(depts)]}`);
       await shot("14-department-cases");
       await page.goto(`${base}/console/#/worklogs`);
-      await page.waitForSelector("#f-department");
-      expect((await page.inputValue("#f-department")) === deptName, "the work log is not the department's own");
-      expect(await page.getAttribute("#f-department", "readonly") !== null, "a department may pick another's work log");
+      await page.waitFor("#f-department");
+      expect((await page.value("#f-department")) === deptName, "the work log is not the department's own");
+      expect(await page.attr("#f-department", "readonly") !== null, "a department may pick another's work log");
       await page.goto(`${base}/console/#/complaints`);
-      await page.waitForSelector("main p.error");
+      await page.waitFor("main p.error");
       step(`department ${deptName}: own cases (${depts.length}) and work log only`);
     }
   }
   expect(problems.length === 0, problems.join("\n"));
   console.log("E2E PASS");
-  await browser.close();
+  await page.close();
 } catch (e) {
   try {
     await shot("failure");
@@ -293,6 +319,6 @@ try {
   }
   console.error(`FAIL: ${e.message}`);
   if (problems.length) console.error(problems.join("\n"));
-  await browser.close();
+  await page.close();
   process.exit(1);
 }

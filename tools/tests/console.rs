@@ -1,7 +1,9 @@
-//! The web console end to end, in headless Chromium against a real
-//! `ledger serve --demo` over loopback: `api/console-tests/e2e.mjs`
-//! (playwright-core driving Debian's `/usr/bin/chromium`) signs in, finds a
-//! case, opens its timeline and sees every step verified in the browser,
+//! The web console end to end, in headless Chromium and in headless Firefox
+//! against a real `ledger serve --demo` over loopback, one test each:
+//! `api/console-tests/e2e.mjs` (one scenario; playwright-core driving
+//! Debian's `/usr/bin/chromium`, puppeteer-core driving Debian's
+//! `/usr/bin/firefox-esr` over WebDriver BiDi) signs in, finds a case,
+//! opens its timeline and sees every step verified in the browser,
 //! replays it as of an earlier moment, follows its complaint, opens the
 //! public status page from its QR link, and visits the dashboards, work
 //! logs and log health. Then the server is stopped, one byte of one of the
@@ -11,8 +13,8 @@
 //! `api/console-tests/verify.test.mjs` checks the browser's verifier on its
 //! own against SPEC.md §8 and the evidence-bundle test vector.
 //!
-//! Screenshots land in `target/console-e2e/{verified,tampered}/`. Without
-//! Chromium, Node.js or npm this test fails; it never skips.
+//! Screenshots land in `target/console-e2e/{chromium,firefox}/{verified,tampered}/`.
+//! Without the browser, Node.js or npm a test fails; it never skips.
 
 #[path = "support/loopback.rs"]
 mod loopback;
@@ -26,26 +28,60 @@ use serde_json::{Value, json};
 /// The stream version of the case whose entry is altered.
 const TAMPERED_VERSION: u64 = 2;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+/// A browser the scenario runs in, as `e2e.mjs --browser` names it.
+#[derive(Clone, Copy, Debug)]
+enum Browser {
+    Chromium,
+    Firefox,
+}
+
+impl Browser {
+    fn name(self) -> &'static str {
+        match self {
+            Browser::Chromium => "chromium",
+            Browser::Firefox => "firefox",
+        }
+    }
+
+    /// Debian's executable, and the package that installs it.
+    fn executable(self) -> (&'static str, &'static str) {
+        match self {
+            Browser::Chromium => ("/usr/bin/chromium", "chromium"),
+            Browser::Firefox => ("/usr/bin/firefox-esr", "firefox-esr"),
+        }
+    }
+}
+
+/// The npm packages that drive the browsers, pinned in package-lock.json.
+const DRIVERS: [&str; 2] = ["playwright-core", "puppeteer-core"];
+
+/// One browser test at a time: each starts a server and a browser; both at
+/// once on a two-core machine saved a few seconds of about 35 and made
+/// each browser's waits compete for the cores.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn console_tests_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/console-tests")
 }
 
-fn screenshots(phase: &str) -> PathBuf {
+fn screenshots(browser: Browser, phase: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target/console-e2e")
+        .join(browser.name())
         .join(phase);
     std::fs::create_dir_all(&dir).expect("screenshot directory");
     dir
 }
 
 /// Fails loudly when a tool the test needs is missing.
-fn require_tools() {
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: apt-get install -y chromium"
-    );
+fn require_tools(browser: Option<Browser>) {
+    if let Some(browser) = browser {
+        let (exe, package) = browser.executable();
+        assert!(
+            Path::new(exe).exists(),
+            "{exe} is missing: apt-get install -y {package} (.ci/run installs it)"
+        );
+    }
     for tool in ["node", "npm"] {
         let found = Command::new(tool).arg("--version").output();
         assert!(
@@ -55,23 +91,25 @@ fn require_tools() {
     }
 }
 
-/// `npm ci` unless the pinned playwright-core is installed already.
-fn install_playwright() {
+/// `npm ci` unless the pinned browser drivers are installed already.
+fn install_drivers() {
     let dir = console_tests_dir();
-    let installed = dir.join("node_modules/playwright-core/package.json");
     let lock: Value = serde_json::from_slice(
         &std::fs::read(dir.join("package-lock.json")).expect("package-lock.json"),
     )
     .expect("lock JSON");
-    let pinned = lock["packages"]["node_modules/playwright-core"]["version"]
-        .as_str()
-        .expect("playwright-core in the lock")
-        .to_owned();
-    let current = std::fs::read(&installed)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .and_then(|v| v["version"].as_str().map(str::to_owned));
-    if current.as_deref() == Some(pinned.as_str()) {
+    let installed = |package: &str| {
+        let pinned = lock["packages"][format!("node_modules/{package}")]["version"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{package} in the lock"))
+            .to_owned();
+        let current = std::fs::read(dir.join(format!("node_modules/{package}/package.json")))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|v| v["version"].as_str().map(str::to_owned));
+        current.as_deref() == Some(pinned.as_str())
+    };
+    if DRIVERS.iter().all(|p| installed(p)) {
         return;
     }
     let out = Command::new("npm")
@@ -88,8 +126,15 @@ fn install_playwright() {
 }
 
 /// Runs the browser test; its stdout, after asserting it passed.
-async fn e2e(base: &str, token: &str, case: &str, phase: &str, extra: &[&str]) -> String {
-    let shots = screenshots(phase);
+async fn e2e(
+    browser: Browser,
+    base: &str,
+    token: &str,
+    case: &str,
+    phase: &str,
+    extra: &[&str],
+) -> String {
+    let shots = screenshots(browser, phase);
     let mut args: Vec<String> = vec![
         "e2e.mjs".into(),
         base.into(),
@@ -97,6 +142,8 @@ async fn e2e(base: &str, token: &str, case: &str, phase: &str, extra: &[&str]) -
         shots.to_string_lossy().into_owned(),
         "--case".into(),
         case.into(),
+        "--browser".into(),
+        browser.name().into(),
     ];
     args.extend(extra.iter().map(|a| (*a).to_owned()));
     let dir = console_tests_dir();
@@ -104,7 +151,6 @@ async fn e2e(base: &str, token: &str, case: &str, phase: &str, extra: &[&str]) -
         Command::new("node")
             .args(&args)
             .current_dir(dir)
-            .env("CHROMIUM", CHROMIUM)
             .output()
             .expect("run node")
     })
@@ -112,10 +158,11 @@ async fn e2e(base: &str, token: &str, case: &str, phase: &str, extra: &[&str]) -
     .expect("join");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    println!("--- e2e {phase} ---\n{stdout}{stderr}");
+    let name = browser.name();
+    println!("--- e2e {name} {phase} ---\n{stdout}{stderr}");
     assert!(
         out.status.success() && stdout.lines().last() == Some("E2E PASS"),
-        "the {phase} browser test failed ({:?}):\n{stdout}\n{stderr}",
+        "the {phase} test in {name} failed ({:?}):\n{stdout}\n{stderr}",
         out.status
     );
     stdout
@@ -259,7 +306,7 @@ async fn cosign_once(base: &str, admin: &str, data: &Path, dir: &Path) -> String
 
 #[test]
 fn the_browser_verifier_passes_the_spec_and_bundle_vectors() {
-    require_tools();
+    require_tools(None);
     let out = Command::new("node")
         .arg("verify.test.mjs")
         .current_dir(console_tests_dir())
@@ -275,9 +322,19 @@ fn the_browser_verifier_passes_the_spec_and_bundle_vectors() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_console_verifies_a_case_in_the_browser_and_shows_a_tampered_step() {
-    require_tools();
-    install_playwright();
+async fn in_chromium_the_console_verifies_a_case_and_shows_a_tampered_step() {
+    verifies_a_case_and_shows_a_tampered_step(Browser::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_firefox_the_console_verifies_a_case_and_shows_a_tampered_step() {
+    verifies_a_case_and_shows_a_tampered_step(Browser::Firefox).await;
+}
+
+async fn verifies_a_case_and_shows_a_tampered_step(browser: Browser) {
+    require_tools(Some(browser));
+    let _one = ONE_BROWSER.lock().await;
+    install_drivers();
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let server = Running::serve(&data, &["--demo", "--demo-cases", "150"]);
@@ -312,6 +369,7 @@ async fn the_console_verifies_a_case_in_the_browser_and_shows_a_tampered_step() 
     );
 
     let out = e2e(
+        browser,
         &server.base,
         &token,
         &case,
@@ -338,6 +396,7 @@ async fn the_console_verifies_a_case_in_the_browser_and_shows_a_tampered_step() 
     let server = Running::serve(&data, &[]);
     let version = TAMPERED_VERSION.to_string();
     let out = e2e(
+        browser,
         &server.base,
         &token,
         &case,
