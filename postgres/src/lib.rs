@@ -18,7 +18,9 @@
 //!   layout: leaf hashes beside the entries, interior nodes in `nodes`),
 //!   signs a checkpoint when one is due, updates `log_head`, and commits with
 //!   `synchronous_commit = on`. Appends are acknowledged only after `COMMIT`.
-//!   See [`sequencer`] for the steps.
+//!   See [`sequencer`] for the steps. The sequencer runs on a thread of its
+//!   own with its own connections, so its round trips to the server never
+//!   wait behind the service's HTTP tasks.
 //! - The lock is transaction-scoped, so there is no leader to elect or fail
 //!   over: a process killed mid-group (SIGKILL) loses its connection, the
 //!   server rolls its transaction back and the next process waiting takes
@@ -107,7 +109,8 @@ pub struct PostgresConfig {
     pub checkpoint_interval: Duration,
     /// Most events sequenced in one transaction.
     pub max_group_events: usize,
-    /// Connections this process keeps (readers and the sequencer).
+    /// Connections this process keeps for reads (the sequencer keeps two of
+    /// its own).
     pub pool_size: usize,
     /// How often the log size is polled in case a notification was missed.
     pub poll_interval: Duration,
@@ -141,7 +144,8 @@ struct Inner {
     jobs: Mutex<Option<mpsc::UnboundedSender<Job>>>,
     shared: Arc<Shared>,
     signatures: SignatureBatcher,
-    sequencer: Mutex<Option<JoinHandle<()>>>,
+    /// Resolves when the sequencer's thread has finished.
+    sequencer: Mutex<Option<oneshot::Receiver<()>>>,
     /// The listener and the checkpoint ticker: aborted on close.
     background: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -195,9 +199,23 @@ impl PostgresStore {
         }
         *shared.registry.write().unwrap_or_else(|p| p.into_inner()) = registry.clone();
 
+        // The sequencer's own connections, made on its own thread (below) so
+        // their I/O is driven there too.
+        let sequencer_pool = Pool::builder(Manager::from_config(
+            pg.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        ))
+        .max_size(2)
+        .build()
+        .map_err(|e| Error::Storage {
+            reason: format!("PostgreSQL pool for {db}: {e}"),
+        })?;
         let (tx, rx) = mpsc::unbounded_channel();
         let sequencer = Sequencer {
-            pool: pool.clone(),
+            pool: sequencer_pool,
             db: db.clone(),
             signer,
             clock: config.clock.clone(),
@@ -208,7 +226,7 @@ impl PostgresStore {
             heads: HashMap::new(),
             registry,
         };
-        let sequencer = tokio::spawn(sequencer.run(rx));
+        let sequencer = spawn_sequencer(sequencer, rx)?;
         let listener = tokio::spawn(listen(
             pg,
             pool.clone(),
@@ -235,8 +253,9 @@ impl PostgresStore {
     pub async fn close(&self) {
         lock(&self.inner.jobs).take();
         let sequencer = lock(&self.inner.sequencer).take();
-        if let Some(handle) = sequencer {
-            let _ = handle.await;
+        if let Some(done) = sequencer {
+            // An error only means the thread is gone already.
+            let _ = done.await;
         }
         self.inner.stop_background();
     }
@@ -600,6 +619,35 @@ async fn listen(pg: tokio_postgres::Config, pool: Pool, shared: Arc<Shared>, pol
             }
         }
     }
+}
+
+/// Runs the sequencer on a thread of its own, with a single-threaded Tokio
+/// runtime driving it and its connections. Every group waits on a few round
+/// trips to the server; on the service's runtime each of those wake-ups
+/// would queue behind the HTTP tasks, and under load that queueing, not the
+/// database, set the pace of the log. The thread ends when the queue is
+/// closed and drained; the receiver returned resolves then.
+fn spawn_sequencer(
+    sequencer: Sequencer,
+    jobs: mpsc::UnboundedReceiver<Job>,
+) -> Result<oneshot::Receiver<()>, Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Storage {
+            reason: format!("starting the PostgreSQL sequencer's runtime: {e}"),
+        })?;
+    let (done_tx, done) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("ledger-pg-seq".to_owned())
+        .spawn(move || {
+            runtime.block_on(sequencer.run(jobs));
+            let _ = done_tx.send(());
+        })
+        .map_err(|e| Error::Storage {
+            reason: format!("starting the PostgreSQL sequencer's thread: {e}"),
+        })?;
+    Ok(done)
 }
 
 /// Asks the sequencer, a few times per interval, to sign a checkpoint if
