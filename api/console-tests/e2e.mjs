@@ -14,9 +14,13 @@
 // page, the checkpoint's cosignature is checked too), open the public
 // status page from its QR link, and visit dashboards, work logs (also as
 // printed) and log health; a changed pinned key must show a loud ✗; a
-// department's token sees its own cases and pages only. With --tampered V:
-// the store was altered at version V of the case, and the browser must show
-// ✗ on that step.
+// department's token sees its own cases and pages only. With --signed S,
+// step S carries its department's signature, checked ✓ in the browser
+// (the others are unsigned); and with --witness-key, once the log grows past
+// the cosigned checkpoint, the witness shows as not yet cosigned, not ✗.
+// With --tampered V: the store was altered at version V of the case (and at
+// S, the signed step), and the browser must show ✗ on that step (and on S,
+// for its signature too).
 //
 // Exit 0 and a last line "E2E PASS" when all held; exit 1 naming the first
 // failure. Any request to another origin, page error or CSP violation fails.
@@ -32,6 +36,7 @@ const opt = (name) => {
 };
 const caseId = opt("--case");
 const tampered = opt("--tampered");
+const signedStep = opt("--signed");
 const browserName = opt("--browser") ?? "chromium";
 if (!base || !token || !shots || !caseId || !BROWSERS[browserName]) {
   console.error("usage: node e2e.mjs <base-url> <token> <screenshot-dir> --case <id> [--browser chromium|firefox] [--tampered <version>]");
@@ -78,6 +83,33 @@ function hiddenInPrint(selector) {
   return false;
 }
 const shot = (name) => page.screenshot(path.join(shots, `${name}.png`));
+/** A new ULID (Crockford base32: 48 bits of milliseconds, 80 random). */
+function ulid() {
+  const A = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+  let time = "";
+  for (let t = Date.now(), i = 0; i < 10; i++, t = Math.floor(t / 32)) time = A[t % 32] + time;
+  return time + Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => A[b % 32]).join("");
+}
+
+/** Appends one event as the admin to a stream of its own, and waits until
+ *  the log's checkpoint covers it: a checkpoint no witness has seen yet. */
+async function growTheLog() {
+  const event = { id: ulid(), type: "e2e.marker", occurred_at: new Date().toISOString(), actor: { department: "ledger-admin" }, payload: {} };
+  const res = await fetch(`${base}/v1/streams/e2e-marker/events`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ events: [event] }),
+  });
+  const answer = await res.text();
+  expect(res.ok, `append: ${res.status} ${answer}`);
+  const index = JSON.parse(answer).receipts[0].log_index;
+  for (let i = 0; i < 200; i++) {
+    const log = await (await fetch(`${base}/v1/log`)).json();
+    if (log.checkpoint_size > index) return log.checkpoint_size;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("no checkpoint covers the appended event");
+}
 const timeline = (extra = "") => `${base}/console/#/case/${encodeURIComponent(caseId)}${extra}`;
 const verification = async () => {
   await page.waitForAttached("#verify-status[data-ok]", 60_000);
@@ -114,6 +146,15 @@ try {
     }
     const leaves = await page.attr('li[data-check="leaves"]', "data-ok");
     expect(leaves === "false", "the inclusion check did not fail");
+    if (signedStep !== undefined) {
+      const signedCell = `td.verify[data-version="${signedStep}"]`;
+      expect((await page.attr(signedCell, "data-ok")) === "false", `the altered signed step ${signedStep} is not ✗`);
+      expect((await page.attr(signedCell, "data-sig")) === "fail_sig_invalid", `signed step ${signedStep}: ${await page.attr(signedCell, "data-sig")}`);
+      expect((await page.text(signedCell)).includes("作者签名无效"), "the bad signature is not named on the step");
+      expect((await page.attr('li[data-check="signatures"]', "data-ok")) === "false", "the signatures check did not fail");
+      expect((await page.attr('li[data-check="registry"]', "data-ok")) === "true", "the untouched registry did not verify");
+      step(`author signature of step ${signedStep}: ✗ (${(await page.text(signedCell)).trim()})`);
+    }
     await page.scrollIntoView(cell);
     await shot("20-timeline-tampered");
     step(`tampered step ${tampered}: ✗ (${(await page.text(cell)).trim()})`);
@@ -149,12 +190,22 @@ try {
     const good = await page.count('td.verify[data-ok="true"]');
     expect(ok === "true", `verification did not pass: ${await page.text("#verification")}`);
     expect(steps > 0 && good === steps, `${good} of ${steps} steps verified`);
-    for (const c of ["key", "checkpoint", "leaves", "chain", "shown", ...(witnessKey ? ["cosign"] : [])]) {
-      expect((await page.attr(`li[data-check="${c}"]`, "data-ok")) === "true", `check ${c} not ✓`);
+    const expected = ["key", "checkpoint", "leaves", "chain", "shown", "registry", ...(witnessKey ? ["cosign"] : []), ...(signedStep ? ["signatures"] : [])];
+    for (const c of expected) {
+      expect((await page.attr(`li[data-check="${c}"]`, "data-ok")) === "true", `check ${c} not ✓: ${await page.text(`li[data-check="${c}"]`)}`);
     }
     expect((await page.text("#verify-status")).includes("SHA-256"), "no line saying what was checked");
     await shot("03-timeline");
     step(`timeline: ${steps} steps, all ✓ in the browser`);
+    if (signedStep !== undefined) {
+      const sigs = await page.evaluate(() => [...document.querySelectorAll("td.verify")].map((c) => [c.dataset.version, c.dataset.sig]));
+      for (const [v, s] of sigs) {
+        expect(s === (v === signedStep ? "valid" : "unsigned"), `step ${v}: signature ${s}`);
+      }
+      expect((await page.text("#verify-status")).includes("1 个已签名步骤的 Ed25519 作者签名"), "the line does not say the signature was checked");
+      const key = await page.attr(`td.verify[data-version="${signedStep}"] .sig`, "title");
+      step(`author signature of step ${signedStep}: ✓ (${key}, from the registry stream as of that step)`);
+    }
 
     // As it stood after its second recorded step.
     if (steps > 2) {
@@ -270,18 +321,36 @@ try {
     expect(await page.evaluate(() => document.activeElement?.tagName === "A"), "Tab does not reach a link first");
     step("keyboard reaches the navigation");
 
+    // A checkpoint the witness has not seen: waiting, not a bad signature.
+    if (witnessKey) {
+      const size = await growTheLog();
+      await page.goto(timeline());
+      expect((await verification()) === "true", "a checkpoint not yet cosigned failed verification");
+      const cosign = 'li[data-check="cosign"]';
+      expect((await page.attr(cosign, "data-ok")) === "null" && (await page.attr(cosign, "data-waiting")) === "true", `the cosignature check: ${await page.text(cosign)}`);
+      expect((await page.text(cosign)).includes(`尚未联署此检查点（树大小 ${size}）`), `the cosignature check: ${await page.text(cosign)}`);
+      await page.scrollIntoView("#verification");
+      await shot("13-not-yet-cosigned");
+      step(`the witness has not yet cosigned the checkpoint of size ${size}: waiting, not ✗`);
+      await page.goto(`${base}/console/#/cases`);
+      await page.waitFor("#cases-table");
+    }
+
     // A changed pinned key: loud ✗.
-    await page.evaluate(() => {
-      const p = JSON.parse(localStorage.getItem("ledger.console.pins"));
+    const pinsBefore = await page.evaluate(() => {
+      const before = localStorage.getItem("ledger.console.pins");
+      const p = JSON.parse(before);
       localStorage.setItem("ledger.console.pins", JSON.stringify({ ...p, ledger: "other.example/log+00000000+AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }));
+      return before;
     });
     await page.goto(timeline());
     expect((await verification()) === "false", "a changed key verified");
     expect((await page.attr('li[data-check="key"]', "data-ok")) === "false", "the key check is not ✗");
     expect((await page.attr('li[data-check="checkpoint"]', "data-ok")) === "false", "the checkpoint verified under another key");
     expect(await page.visible('li[data-check="key"].loud'), "the changed key is not loud");
-    await shot("13-key-changed");
+    await shot("14-key-changed");
     step("a changed ledger key is a loud ✗");
+    await page.evaluate((p) => localStorage.setItem("ledger.console.pins", p), pinsBefore);
 
     // A department's token: its own pages and cases only.
     const deptToken = opt("--department-token");
@@ -298,7 +367,7 @@ try {
       expect((await page.text("#whoami")).includes("部门"), "the department role is not shown");
       const depts = await page.texts("#cases-table tbody tr td:nth-child(3)");
       expect(depts.length > 0 && depts.every((d) => d === deptName), `a department sees other cases: ${[...new Set(depts)]}`);
-      await shot("14-department-cases");
+      await shot("15-department-cases");
       await page.goto(`${base}/console/#/worklogs`);
       await page.waitFor("#f-department");
       expect((await page.value("#f-department")) === deptName, "the work log is not the department's own");
@@ -306,6 +375,16 @@ try {
       await page.goto(`${base}/console/#/complaints`);
       await page.waitFor("main p.error");
       step(`department ${deptName}: own cases (${depts.length}) and work log only`);
+      // Its own case verifies; the registry stream is not the department's
+      // to read, so authors' signatures are shown as not checked, not ✗.
+      await page.goto(timeline());
+      expect((await verification()) === "true", "the department's own case did not verify");
+      for (const c of ["registry", "signatures"]) {
+        expect((await page.attr(`li[data-check="${c}"]`, "data-ok")) === "null", `${c} for a department: ${await page.text(`li[data-check="${c}"]`)}`);
+      }
+      expect((await page.text("#verify-status")).includes("未验证作者签名"), "the line does not say signatures were not checked");
+      await shot("16-department-timeline");
+      step("department: its case verified; authors' signatures not checked (no registry access)");
     }
   }
   expect(problems.length === 0, problems.join("\n"));

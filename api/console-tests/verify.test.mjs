@@ -1,8 +1,10 @@
 // The console's browser-side verifier (api/console/verify.js) against
-// vectors the Rust code produced: SPEC.md §8's entry and leaf hash, and the
-// evidence bundle kept in ledger/tests/vectors (a signed, witness-cosigned
-// checkpoint, entries and their RFC 9162 inclusion proofs). Node's Web
-// Crypto is the browser's API. Run by tools/tests/console.rs:
+// vectors the Rust code produced: SPEC.md §8's entry, signed message,
+// signature and leaf hash, and the evidence bundle kept in
+// ledger/tests/vectors (a signed, witness-cosigned checkpoint, entries and
+// their RFC 9162 inclusion proofs, a registry with two department keys, one
+// revoked after it signed, and events signed by both). Node's Web Crypto is
+// the browser's API. Run by tools/tests/console.rs:
 //
 //   node verify.test.mjs
 //
@@ -13,6 +15,7 @@ import assert from "node:assert/strict";
 import {
   leafHash, hex, fromBase64, rootFromInclusionProof, tileIndexPath, bundlePath, parseBundle,
   parseNote, parseCheckpoint, parseVerifierKey, verifyNoteSignature, verifyCosignature,
+  jcs, parseEntry, signingMessage, keyIdOf, timeKey, KeyRegistry, verifyAuthor, verifyAuthors,
 } from "../console/verify.js";
 
 const read = (p) => fs.readFileSync(new URL(p, import.meta.url), "utf8");
@@ -106,6 +109,143 @@ try {
     assert.ok(!short || hex(short) !== hex(cp.root));
     const long = await rootFromInclusionProof(e.log_index, cp.size, leaf, [...path, path[0]]);
     assert.ok(!long || hex(long) !== hex(cp.root));
+  });
+
+  await check("RFC 8785: entries are canonical; other spellings of the same JSON are not", async () => {
+    for (const section of ["registry", "events"]) {
+      for (const e of bundle[section]) {
+        const event = parseEntry(fromBase64(e.entry));
+        assert.ok(event, `${section} ${e.log_index} is not canonical here`);
+        assert.deepEqual(event, e.event);
+      }
+    }
+    const spec = read("../../SPEC.md");
+    const entry = spec.split("\n").find((l) => l.startsWith('{"actor":{"department":"dept-market"') && l.includes('"prev":"0000'));
+    assert.ok(parseEntry(enc.encode(entry)), "SPEC §8's entry");
+    // Members sorted by UTF-16 code units (RFC 8785 §3.2.3's example), numbers as ECMAScript writes them.
+    assert.equal(
+      jcs({ "\u20ac": 1, "\r": 2, "\ud83d\ude00": 3, 1: 4, "\u0080": 5, "\u00f6": 6, "\ufb33": 7 }),
+      '{"\\r":2,"1":4,"\u0080":5,"\u00f6":6,"\u20ac":1,"\ud83d\ude00":3,"\ufb33":7}',
+    );
+    assert.equal(jcs([1e21, 1e-7, -0, 0.1, 333333333.33333329, 4.5, "\u0007\"/"]), '[1e+21,1e-7,0,0.1,333333333.3333333,4.5,"\\u0007\\"/"]');
+    const canonical = '{"a":[1,{"b":"é"}],"c":null}';
+    assert.ok(parseEntry(enc.encode(canonical)));
+    for (const other of [
+      '{"c":null,"a":[1,{"b":"é"}]}',
+      '{"a":[1,{"b":"é"}], "c":null}',
+      '{"a":[1,{"b":"\\u00e9"}],"c":null}',
+      '{"a":[1.0,{"b":"é"}],"c":null}',
+      '{"a":[1,{"b":"é"}],"c":null,"c":null}',
+      '\ufeff{"a":[1,{"b":"é"}],"c":null}',
+      '{"n":9007199254740993}',
+      "[1]",
+    ]) {
+      assert.equal(parseEntry(enc.encode(other)), null, other);
+    }
+    assert.equal(parseEntry(Uint8Array.of(0x7b, 0xff, 0x7d)), null, "not UTF-8");
+  });
+
+  await check("SPEC §8: the signed message, the key id and the signature", async () => {
+    const spec = read("../../SPEC.md");
+    const lines = spec.split("\n");
+    const at = lines.indexOf("ledger-event-signature/v1");
+    const message = `${lines[at]}\n${lines[at + 1]}`;
+    const entry = lines.find((l) => l.startsWith('{"actor":{"department":"dept-market"') && l.includes('"prev":"0000'));
+    const event = parseEntry(enc.encode(entry));
+    assert.equal(new TextDecoder().decode(signingMessage(event)), message);
+    const publicKey = fromBase64("0EqyMnQrtKs6E2i9RhXk5tAiSrcaAWuvhSCjMsl3hzc=");
+    assert.equal(await keyIdOf("ed25519", publicKey), "ed25519:10ba682c8ad13513");
+    assert.equal(event.signature.key, "ed25519:10ba682c8ad13513");
+    const registry = new KeyRegistry();
+    await registry.apply({
+      type: "key.registered",
+      recorded_at: "2026-11-01T00:00:00.000000Z",
+      payload: { key: event.signature.key, alg: "ed25519", public_key: "0EqyMnQrtKs6E2i9RhXk5tAiSrcaAWuvhSCjMsl3hzc=", department: "dept-market" },
+    });
+    assert.deepEqual(await verifyAuthor(registry, event), { status: "valid", key: "ed25519:10ba682c8ad13513" });
+    const sig = fromBase64(event.signature.sig);
+    sig[10] ^= 0x01;
+    const altered = { ...event, signature: { ...event.signature, sig: Buffer.from(sig).toString("base64") } };
+    assert.equal((await verifyAuthor(registry, altered)).status, "fail_sig_invalid");
+    const otherPayload = { ...event, payload: { ...event.payload, materials: 4 } };
+    assert.equal((await verifyAuthor(registry, otherPayload)).status, "fail_sig_invalid");
+    // The members the ledger adds are not signed: another recorded_at still verifies.
+    assert.equal((await verifyAuthor(registry, { ...event, recorded_at: "2026-11-26T10:00:00.000000Z" })).status, "valid");
+    assert.equal((await verifyAuthor(registry, { ...event, signature: undefined })).status, "unsigned");
+  });
+
+  await check("RFC 3339 times compare to the microsecond", async () => {
+    assert.ok(timeKey("2026-11-27T10:40:34.68Z") < timeKey("2026-11-27T10:40:34.680246Z"));
+    assert.ok(timeKey("2026-11-27T10:40:34Z") < timeKey("2026-11-27T10:40:34.000001Z"));
+    assert.equal(timeKey("2026-11-27T10:40:34.5Z"), timeKey("2026-11-27T10:40:34.500000Z"));
+    for (const bad of ["2026-11-27 10:40:34Z", "2026-11-27T10:40:34+08:00", "2026-11-27t10:40:34z", "", null]) {
+      assert.equal(timeKey(bad), null, String(bad));
+    }
+  });
+
+  // The bundle's registry and events, parsed from their entry bytes.
+  const parsed = (section) => bundle[section].map((e) => ({ log_index: e.log_index, event: parseEntry(fromBase64(e.entry)) }));
+  const registry = parsed("registry");
+  const events = parsed("events");
+  const statuses = async (reg, evs) => (await verifyAuthors(reg, evs)).results.map((r) => r.status);
+
+  await check("authors' signatures: every step of the bundle verifies under the registry before it", async () => {
+    const { results, broken } = await verifyAuthors(registry, events);
+    assert.equal(broken, null);
+    assert.deepEqual(results.map((r) => r.status), events.map(() => "valid"));
+    // The key revoked at index 18 had signed the step at index 17, before it.
+    const revoked = bundle.keys.find((k) => k.revoked_at_index !== null);
+    const signedByIt = events.filter((e) => e.event.signature.key === revoked.key);
+    assert.ok(signedByIt.length > 0 && signedByIt.every((e) => e.log_index < revoked.revoked_at_index));
+  });
+
+  await check("authors' signatures: refused when the key was revoked before, unknown, another department's, not yet valid, or the signature altered", async () => {
+    const revocation = registry.find((r) => r.event.type === "key.revoked");
+    const revokedKey = revocation.event.payload.key;
+    const victim = events.findIndex((e) => e.event.signature.key === revokedKey);
+    // The same revocation, in the log just before the step it followed.
+    const early = registry.map((r) => (r === revocation ? { ...r, log_index: events[victim].log_index - 1 } : r));
+    early.sort((a, b) => a.log_index - b.log_index);
+    const afterRevocation = await statuses(early, events);
+    assert.equal(afterRevocation[victim], "fail_sig_revoked");
+    assert.deepEqual(afterRevocation.filter((_, i) => i !== victim), events.slice(1).map(() => "valid"));
+    // No registration of that key before the step: unknown.
+    const registration = registry.find((r) => r.event.type === "key.registered" && r.event.payload.key === revokedKey);
+    const withoutIt = registry.filter((r) => r.log_index < registration.log_index);
+    assert.equal((await statuses(withoutIt, events))[victim], "fail_sig_unknown_key");
+    // Another department, a time before the key's valid_from, one bit of the signature.
+    const first = events[0].event;
+    const keys = new KeyRegistry();
+    for (const r of registry.filter((r) => r.log_index < events[0].log_index)) await keys.apply(r.event);
+    assert.equal((await verifyAuthor(keys, first)).status, "valid");
+    const otherDept = { ...first, actor: { ...first.actor, department: "dept-tax" } };
+    assert.equal((await verifyAuthor(keys, otherDept)).status, "fail_sig_department");
+    const validFrom = keys.keys.get(first.signature.key).validFrom;
+    assert.equal((await verifyAuthor(keys, { ...first, recorded_at: "2020-01-01T00:00:00.000000Z" })).status, "fail_sig_not_yet_valid");
+    assert.equal((await verifyAuthor(keys, { ...first, recorded_at: validFrom })).status, "valid", "valid from its valid_from on");
+    const sig = fromBase64(first.signature.sig);
+    sig[63] ^= 0x80;
+    const flipped = { ...first, signature: { ...first.signature, sig: Buffer.from(sig).toString("base64") } };
+    assert.equal((await verifyAuthor(keys, flipped)).status, "fail_sig_invalid");
+    const short = { ...first, signature: { ...first.signature, sig: first.signature.sig.slice(0, 40) } };
+    assert.equal((await verifyAuthor(keys, short)).status, "fail_sig_invalid");
+    const sm2 = { ...first, signature: { ...first.signature, alg: "sm2" } };
+    assert.equal((await verifyAuthor(keys, sm2)).status, "fail_sig_alg");
+  });
+
+  await check("a registry that is not a valid key history judges no signature", async () => {
+    const registration = registry.find((r) => r.event.type === "key.registered");
+    // Registered twice.
+    const twice = [...registry, { log_index: events[0].log_index - 0.5, event: registration.event }].sort((a, b) => a.log_index - b.log_index);
+    const { results, broken } = await verifyAuthors(twice, events);
+    assert.match(broken.reason, /already registered/);
+    assert.deepEqual(results.map((r) => r.status), events.map(() => "fail_registry"));
+    // A key id that is not its public key's.
+    const keys = new KeyRegistry();
+    const wrongId = { ...registration.event, payload: { ...registration.event.payload, key: "ed25519:0000000000000000" } };
+    await assert.rejects(keys.apply(wrongId), /does not match its public key/);
+    await assert.rejects(keys.apply({ ...registration.event, payload: { ...registration.event.payload, extra: 1 } }), /unknown member/);
+    await assert.rejects(keys.apply({ type: "key.revoked", recorded_at: "2026-01-01T00:00:00Z", payload: { key: "ed25519:0000000000000000" } }), /never registered/);
   });
 
   console.log("VERIFY PASS");

@@ -12,12 +12,22 @@
 // - Witnesses: C2SP tlog-cosignature (`cosignature/v1`, type 0x04) under
 //   pinned witness keys.
 // - Chain: SPEC.md §6, each `prev` is the previous event's leaf hash.
+// - Entries: SPEC.md §2, each is byte for byte the RFC 8785 (JCS) form of
+//   what it parses to.
+// - Authors' signatures: SPEC.md §3 and §5, each signed step's Ed25519
+//   signature over `ledger-event-signature/v1\n` || JCS(the author's
+//   members), under the department key that the log's own `registry` stream
+//   held at that point in log order (registered, not revoked, valid from
+//   before the step, of the step's department). The registry's entries come
+//   from the tiles too and are checked like the case's: inclusion in the
+//   same checkpoint, chain from version 0, strictly rising log indexes.
 //
-// What it does not check: authors' Ed25519 signatures on events (their
-// message is the RFC 8785 form of a subset of the event, which would have
-// to be re-serialised here).
+// What it cannot see: a registry event the server leaves off the END of the
+// registry's list (the chain shows any gap before the last one listed), say
+// a revocation before a signed step; `ledger monitor` reads the whole log
+// and would.
 
-import { get } from "./api.js";
+import { get, ApiError } from "./api.js";
 
 const enc = new TextEncoder();
 const PINS_KEY = "ledger.console.pins";
@@ -214,6 +224,181 @@ export async function verifyCosignature(note, wkey) {
   return null;
 }
 
+// --- RFC 8785 (JCS) ---
+
+/** RFC 8785: the canonical JSON text of a value as JSON.parse gives it.
+ *  Literals, strings and numbers are written as ECMAScript's JSON.stringify
+ *  writes them (RFC 8785 §3.2.2 prescribes exactly that), and object members
+ *  are sorted by their names' UTF-16 code units (§3.2.3), which is how
+ *  Array.prototype.sort compares strings. */
+export function jcs(value) {
+  if (value === null || typeof value === "boolean" || typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) throw new Error("JCS: not a finite number");
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return `[${value.map(jcs).join(",")}]`;
+  if (typeof value === "object") {
+    const members = Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${jcs(value[k])}`);
+    return `{${members.join(",")}}`;
+  }
+  throw new Error(`JCS: cannot write a ${typeof value}`);
+}
+
+/** SPEC §2: the event an entry holds, or null unless the entry is UTF-8
+ *  JSON whose RFC 8785 form is byte for byte the entry (so one event has
+ *  one byte string; a BOM, a duplicate member or an integer past 2^53
+ *  cannot pass). */
+export function parseEntry(entry) {
+  try {
+    const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(entry);
+    const event = JSON.parse(text);
+    if (!event || typeof event !== "object" || Array.isArray(event)) return null;
+    return jcs(event) === text ? event : null;
+  } catch {
+    return null;
+  }
+}
+
+// --- SPEC §3 and §5: authors' signatures and the key registry ---
+
+/** SPEC §3: what precedes the JCS object in the signed message. */
+export const SIGNATURE_CONTEXT = "ledger-event-signature/v1\n";
+
+const ACTOR_ID = /^[A-Za-z0-9._-]{1,64}$/;
+const ED25519_KEY_ID = /^ed25519:[0-9a-f]{16}$/;
+
+/** SPEC §3: the bytes an author signs, from a parsed event. */
+export function signingMessage(event) {
+  const { v, id, stream, type, occurred_at, actor, payload } = event;
+  return enc.encode(SIGNATURE_CONTEXT + jcs({ v, id, stream, type, occurred_at, actor, payload }));
+}
+
+/** SPEC §5: `<alg>:` and the hex of the first 8 bytes of SHA-256(public key). */
+export async function keyIdOf(alg, publicKey) {
+  return `${alg}:${hex((await sha256(publicKey)).subarray(0, 8))}`;
+}
+
+/** An RFC 3339 UTC time (`…Z`, upper-case `T`, SPEC §1) as text that sorts
+ *  in time order to the nanosecond (Date keeps only milliseconds, and
+ *  `recorded_at` has microseconds); null if it is not one. */
+export function timeKey(text) {
+  const m = typeof text === "string" ? /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z$/.exec(text) : null;
+  if (!m || Number.isNaN(Date.parse(`${m[1]}T${m[2]}Z`))) return null;
+  return `${m[1]}T${m[2]}.${(m[3] ?? "").padEnd(9, "0")}`;
+}
+
+/** The department keys as `registry` events leave them (SPEC §5), applied
+ *  in log order. */
+export class KeyRegistry {
+  constructor() {
+    this.keys = new Map();
+  }
+
+  /** Applies one `registry` event (parsed from its verified entry); other
+   *  event types change nothing. Throws an Error saying why an event is not
+   *  a valid change (the ledger refuses such events, so one in the log means
+   *  the log was not written by a correct ledger). */
+  async apply(event) {
+    const p = event.payload;
+    const members = (allowed, required) => {
+      if (!p || typeof p !== "object" || Array.isArray(p)) throw new Error(`${event.type}: payload is not an object`);
+      for (const k of Object.keys(p)) if (!allowed.includes(k)) throw new Error(`${event.type}: unknown member ${k}`);
+      for (const k of required) if (p[k] === undefined) throw new Error(`${event.type}: no ${k}`);
+    };
+    if (event.type === "key.registered") {
+      members(["key", "alg", "public_key", "department", "valid_from"], ["key", "alg", "public_key", "department"]);
+      if (p.alg !== "ed25519") throw new Error(`key.registered: unsupported alg ${String(p.alg).slice(0, 32)}`);
+      if (typeof p.key !== "string" || !ED25519_KEY_ID.test(p.key)) throw new Error("key.registered: not a key id");
+      if (typeof p.department !== "string" || !ACTOR_ID.test(p.department)) throw new Error("key.registered: not a department id");
+      let publicKey = null;
+      try {
+        publicKey = typeof p.public_key === "string" ? fromBase64(p.public_key) : null;
+      } catch {
+        publicKey = null;
+      }
+      if (!publicKey || publicKey.length !== 32) throw new Error(`${p.key}: an Ed25519 public key is 32 bytes of base64`);
+      const derived = await keyIdOf("ed25519", publicKey);
+      if (derived !== p.key) throw new Error(`${p.key} does not match its public key (its id is ${derived})`);
+      if (this.keys.has(p.key)) throw new Error(`${p.key} is already registered`);
+      const validFrom = p.valid_from ?? event.recorded_at;
+      if (timeKey(validFrom) === null) throw new Error(`${p.key}: valid_from is not an RFC 3339 UTC time`);
+      this.keys.set(p.key, { key: p.key, alg: p.alg, publicKey, department: p.department, validFrom, revokedAt: null });
+    } else if (event.type === "key.revoked") {
+      members(["key", "reason"], ["key"]);
+      const rec = this.keys.get(p.key);
+      if (!rec) throw new Error(`key.revoked: ${String(p.key).slice(0, 40)} was never registered`);
+      if (rec.revokedAt !== null) throw new Error(`${p.key} is already revoked`);
+      rec.revokedAt = event.recorded_at;
+    }
+  }
+}
+
+/**
+ * SPEC §5: the author signature of a parsed event under `registry` as it
+ * stood just before the event. Answers `{status, key}`: status `valid`,
+ * `unsigned` (no signature: nothing to check), or the first refusal, in the
+ * order `ledger verify` names them: `fail_sig_alg`, `fail_sig_unknown_key`,
+ * `fail_sig_revoked`, `fail_sig_not_yet_valid`, `fail_sig_department`,
+ * `fail_sig_invalid` (the Ed25519 check over the §3 message).
+ */
+export async function verifyAuthor(registry, event) {
+  const sig = event.signature;
+  if (sig === undefined) return { status: "unsigned", key: null };
+  if (!sig || typeof sig !== "object" || sig.alg !== "ed25519") return { status: "fail_sig_alg", key: sig?.key ?? null };
+  const rec = registry.keys.get(sig.key);
+  if (!rec) return { status: "fail_sig_unknown_key", key: sig.key };
+  if (rec.alg !== sig.alg) return { status: "fail_sig_alg", key: sig.key };
+  if (rec.revokedAt !== null) return { status: "fail_sig_revoked", key: sig.key };
+  const at = timeKey(event.recorded_at);
+  if (at === null || at < timeKey(rec.validFrom)) return { status: "fail_sig_not_yet_valid", key: sig.key };
+  if (rec.department !== event.actor?.department) return { status: "fail_sig_department", key: sig.key };
+  let bytes = null;
+  try {
+    bytes = typeof sig.sig === "string" ? fromBase64(sig.sig) : null;
+  } catch {
+    bytes = null;
+  }
+  let ok = false;
+  if (bytes && bytes.length === 64) {
+    try {
+      ok = await ed25519Verify(rec.publicKey, bytes, signingMessage(event));
+    } catch {
+      ok = false;
+    }
+  }
+  return { status: ok ? "valid" : "fail_sig_invalid", key: sig.key };
+}
+
+/**
+ * The author signatures of `events` (`[{log_index, event}]`, parsed from
+ * verified entries, in log order), applying `registry` (the same shape,
+ * the `registry` stream from version 0, in log order) up to each event.
+ * Answers `{results: [{status, key}…], broken}`: after a registry event that
+ * is not a valid change (`broken`: {version, reason}), no signature can be
+ * judged and each signed event is `fail_registry`.
+ */
+export async function verifyAuthors(registry, events) {
+  const keys = new KeyRegistry();
+  const results = [];
+  let broken = null;
+  let r = 0;
+  for (const e of events) {
+    for (; r < registry.length && registry[r].log_index < e.log_index; r++) {
+      if (broken) continue;
+      try {
+        await keys.apply(registry[r].event);
+      } catch (err) {
+        broken = { version: registry[r].event.version, reason: err.message };
+      }
+    }
+    if (e.event.signature === undefined) results.push({ status: "unsigned", key: null });
+    else if (broken) results.push({ status: "fail_registry", key: e.event.signature?.key ?? null });
+    else results.push(await verifyAuthor(keys, e.event));
+  }
+  return { results, broken };
+}
+
 // --- pinned keys ---
 
 /** The pinned keys: `{ledger: vkey|null, witnesses: [vkey…]}`. */
@@ -232,9 +417,90 @@ export function savePins(p) {
 
 // --- one stream, end to end ---
 
-/** A check's outcome: `ok` true (✓), false (✗) or null (not applicable). */
+/** A check's outcome: `ok` true (✓), false (✗) or null (not applicable,
+ *  or not yet: a pinned witness that has not cosigned this checkpoint). */
 function check(id, ok, detail) {
   return { id, ok, detail };
+}
+
+/** The events (`{log_index, event}` as the API lists them) of `stream` from
+ *  version 0 while `keep` holds. */
+async function listStream(stream, keep) {
+  const events = [];
+  let from = 0;
+  for (;;) {
+    const page = await get(`/v1/streams/${encodeURIComponent(stream)}/events?from=${from}&limit=1000`);
+    let more = true;
+    for (const e of page.events) {
+      if (keep(e)) events.push(e);
+      else more = false;
+    }
+    if (!more || page.next === null || page.next === undefined) return events;
+    from = page.next;
+  }
+}
+
+/** The `registry` stream's events before log index `before`; null when
+ *  this token may not read it (SPEC §5's key history is then unknown here). */
+async function listRegistry(before) {
+  try {
+    return await listStream("registry", (e) => e.log_index < before);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 403) return null;
+    if (e instanceof ApiError && e.status === 404) return [];
+    throw e;
+  }
+}
+
+/**
+ * Checks listed events of `stream` against the checkpoint `cp`: each entry
+ * (from the tiles, `entryAt(log index)`) is in the tree (its inclusion proof
+ * leads to the signed root), is a canonical event of `stream` at the next
+ * version, linked to the previous one (SPEC §6), at a rising log index.
+ * Answers one `{problems, event, leaf}` per listed event (`event` parsed
+ * from the entry, never from the API's answer), with counts.
+ */
+async function checkEntries(stream, listed, cp, entryAt) {
+  const proofs = await Promise.all(
+    listed.map((e) =>
+      e.log_index < cp.size
+        ? get(`/v1/proofs/inclusion?log_index=${e.log_index}&tree_size=${cp.size}`, { auth: false })
+        : null,
+    ),
+  );
+  const out = [];
+  let included = 0;
+  let linked = 0;
+  let prevLeaf = ZERO_HASH;
+  let prevIndex = -1;
+  for (const [k, e] of listed.entries()) {
+    const problems = [];
+    const entry = entryAt(e.log_index);
+    let event = null;
+    let leaf = null;
+    if (e.log_index >= cp.size) {
+      problems.push("not_in_checkpoint");
+      prevLeaf = null;
+    } else if (!entry) {
+      problems.push("fail_missing");
+      prevLeaf = null;
+    } else {
+      leaf = await leafHash(entry);
+      const root = await rootFromInclusionProof(e.log_index, cp.size, leaf, proofs[k].hashes.map(fromHex));
+      if (root && equal(root, cp.root)) included++;
+      else problems.push("fail_inclusion");
+      event = parseEntry(entry);
+      if (!event) problems.push("fail_canonical");
+      else if (event.stream !== stream) problems.push("fail_stream");
+      else if (event.version !== k || !(e.log_index > prevIndex)) problems.push("fail_version");
+      else if (prevLeaf === null || event.prev !== prevLeaf) problems.push("fail_chain");
+      else linked++;
+      prevLeaf = hex(leaf);
+    }
+    prevIndex = e.log_index;
+    out.push({ problems, event, leaf });
+  }
+  return { entries: out, included, linked };
 }
 
 /**
@@ -243,8 +509,8 @@ function check(id, ok, detail) {
  * page shows of them ({type, occurred_at, recorded_at, department,
  * officer}), which must match the entries.
  *
- * Answers {checks: [...], events: Map(event id → {version, ok, problems}),
- * size, entries, witnesses}.
+ * Answers {checks: [...], events: Map(event id → {version, ok, problems,
+ * signature: {status, key}}), size, entries, witnesses, signatures}.
  */
 export async function verifyStream(stream, throughVersion, shown) {
   const checks = [];
@@ -273,36 +539,42 @@ export async function verifyStream(stream, throughVersion, shown) {
     signed = false;
   }
   checks.push(check("checkpoint", signed, { size: cp.size, origin: cp.origin }));
-  // 3. Cosignatures by pinned witnesses.
+  // 3. Cosignatures by pinned witnesses. A witness with no line on this
+  //    checkpoint has not cosigned it yet (witnesses cosign a new checkpoint
+  //    when they next see it): shown as such, not as a bad signature; a
+  //    line by its name and key hash that does not verify is a failure.
   const witnesses = [];
   for (const w of pinned.witnesses) {
     let time = null;
+    let present = false;
     try {
-      time = await verifyCosignature(note, await parseVerifierKey(w));
+      const wkey = await parseVerifierKey(w);
+      present = note.signatures.some((s) => s.name === wkey.name && equal(s.keyHash, wkey.keyHash));
+      time = await verifyCosignature(note, wkey);
     } catch {
       time = null;
     }
-    witnesses.push({ key: w, time });
+    witnesses.push({ key: w, name: w.split("+")[0], time, absent: !present });
   }
   const cosigned = witnesses.filter((w) => w.time !== null).length;
+  const badCosign = witnesses.some((w) => w.time === null && !w.absent);
+  const waiting = witnesses.filter((w) => w.absent);
   checks.push(
-    check("cosign", witnesses.length ? cosigned === witnesses.length : null, {
+    check("cosign", !witnesses.length ? null : badCosign ? false : waiting.length ? null : true, {
       valid: cosigned,
       pinned: witnesses.length,
+      waiting: waiting.map((w) => w.name),
+      size: cp.size,
       lines: note.signatures.length - 1,
     }),
   );
-  // 4. The stream's events and their entries.
-  const events = [];
-  let from = 0;
-  for (;;) {
-    const page = await get(`/v1/streams/${encodeURIComponent(stream)}/events?from=${from}&limit=1000`);
-    for (const e of page.events) if (e.event.version <= throughVersion) events.push(e);
-    if (page.next === null || page.next === undefined || page.next > throughVersion) break;
-    from = page.next;
-  }
+  // 4. The stream's events and the registry's before them, their entries
+  //    from the tiles of this checkpoint.
+  const events = await listStream(stream, (e) => e.event.version <= throughVersion);
+  const lastIndex = Math.min(cp.size, Math.max(0, ...events.map((e) => e.log_index + 1)));
+  const registry = events.length ? await listRegistry(lastIndex) : [];
   const bundles = new Map();
-  for (const e of events) {
+  for (const e of [...events, ...(registry ?? [])]) {
     const n = Math.floor(e.log_index / BUNDLE_WIDTH);
     if (e.log_index < cp.size && !bundles.has(n)) bundles.set(n, null);
   }
@@ -311,64 +583,75 @@ export async function verifyStream(stream, throughVersion, shown) {
       bundles.set(n, parseBundle(await get(bundlePath(n, cp.size), { as: "bytes", auth: false })));
     }),
   );
-  const proofs = await Promise.all(
-    events.map((e) =>
-      e.log_index < cp.size
-        ? get(`/v1/proofs/inclusion?log_index=${e.log_index}&tree_size=${cp.size}`, { auth: false })
-        : null,
-    ),
-  );
-  const results = new Map();
-  let included = 0;
-  let linked = 0;
-  let matching = 0;
-  let prevLeaf = ZERO_HASH;
-  for (const [k, e] of events.entries()) {
-    const problems = [];
-    const id = e.event.id;
-    const entry = bundles.get(Math.floor(e.log_index / BUNDLE_WIDTH))?.[e.log_index % BUNDLE_WIDTH];
-    if (e.log_index >= cp.size) {
-      problems.push("not_in_checkpoint");
-      prevLeaf = null;
-    } else if (!entry) {
-      problems.push("fail_missing");
-      prevLeaf = null;
-    } else {
-      const leaf = await leafHash(entry);
-      const root = await rootFromInclusionProof(e.log_index, cp.size, leaf, proofs[k].hashes.map(fromHex));
-      if (root && equal(root, cp.root)) included++;
-      else problems.push("fail_inclusion");
-      let parsed = null;
-      try {
-        parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(entry));
-      } catch {
-        parsed = null;
+  const entryAt = (i) => bundles.get(Math.floor(i / BUNDLE_WIDTH))?.[i % BUNDLE_WIDTH];
+  const [own, reg] = await Promise.all([
+    checkEntries(stream, events, cp, entryAt),
+    registry ? checkEntries("registry", registry, cp, entryAt) : null,
+  ]);
+  // 5. Authors' signatures, under the registry as it stood before each
+  //    event; only when every registry entry before them verified.
+  const registryOk = reg !== null && reg.entries.every((x) => x.problems.length === 0);
+  let authors = null;
+  if (registryOk) {
+    const verifiedEvents = [];
+    const positions = [];
+    for (const [k, x] of own.entries.entries()) {
+      if (x.event) {
+        verifiedEvents.push({ log_index: events[k].log_index, event: x.event });
+        positions.push(k);
       }
-      if (!parsed || parsed.stream !== stream) problems.push("fail_stream");
-      else if (parsed.version !== k) problems.push("fail_version");
-      else if (prevLeaf === null || parsed.prev !== prevLeaf) problems.push("fail_chain");
-      else linked++;
-      const view = shown.get(parsed?.id ?? id);
-      const same =
-        parsed &&
-        parsed.id === id &&
-        (!view ||
-          (view.type === parsed.type &&
-            view.occurred_at === parsed.occurred_at &&
-            view.recorded_at === parsed.recorded_at &&
-            view.department === parsed.actor?.department &&
-            (view.officer ?? null) === (parsed.actor?.officer ?? null)));
-      if (same) matching++;
-      else problems.push("fail_shown");
-      prevLeaf = hex(leaf);
     }
+    const registryEvents = reg.entries.map((x, k) => ({ log_index: registry[k].log_index, event: x.event }));
+    const { results, broken } = await verifyAuthors(registryEvents, verifiedEvents);
+    authors = { byPosition: new Map(positions.map((p, i) => [p, results[i]])), broken };
+  }
+  const results = new Map();
+  let matching = 0;
+  const tally = { valid: 0, signed: 0, unsigned: 0 };
+  for (const [k, e] of events.entries()) {
+    const { problems, event: parsed } = own.entries[k];
+    const id = e.event.id;
+    const view = shown.get(parsed?.id ?? id);
+    const same =
+      parsed &&
+      parsed.id === id &&
+      (!view ||
+        (view.type === parsed.type &&
+          view.occurred_at === parsed.occurred_at &&
+          view.recorded_at === parsed.recorded_at &&
+          view.department === parsed.actor?.department &&
+          (view.officer ?? null) === (parsed.actor?.officer ?? null)));
+    if (same) matching++;
+    else problems.push("fail_shown");
+    // The signature, judged on the entry's own bytes.
+    let signature = { status: "unchecked", key: null };
+    if (parsed && parsed.signature === undefined) signature = { status: "unsigned", key: null };
+    else if (authors?.byPosition.has(k)) signature = authors.byPosition.get(k);
+    else if (parsed && reg !== null) signature = { status: "fail_registry", key: parsed.signature?.key ?? null };
+    if (signature.status === "unsigned") tally.unsigned++;
+    else if (parsed) tally.signed++;
+    if (signature.status === "valid") tally.valid++;
+    if (signature.status.startsWith("fail_")) problems.push(signature.status);
     // A proof up to a root nobody trusted proves nothing.
     if (!signed) problems.push("fail_checkpoint");
-    results.set(id, { version: e.event.version, ok: problems.length === 0, problems });
+    results.set(id, { version: e.event.version, ok: problems.length === 0, problems, signature });
   }
   const n = events.length;
-  checks.push(check("leaves", n > 0 && included === n, { done: included, of: n }));
-  checks.push(check("chain", n > 0 && linked === n, { done: linked, of: n }));
+  checks.push(check("leaves", n > 0 && own.included === n, { done: own.included, of: n }));
+  checks.push(check("chain", n > 0 && own.linked === n, { done: own.linked, of: n }));
   checks.push(check("shown", n > 0 && matching === n, { done: matching, of: n }));
-  return { checks, events: results, size: cp.size, entries: n, witnesses };
+  if (reg === null) {
+    checks.push(check("registry", null, { forbidden: true }));
+  } else {
+    const good = reg.entries.filter((x) => x.problems.length === 0).length;
+    const broken = authors?.broken ?? null;
+    checks.push(check("registry", good === reg.entries.length && !broken, { done: good, of: reg.entries.length, broken }));
+  }
+  checks.push(
+    check("signatures", reg === null || tally.signed === 0 ? null : tally.valid === tally.signed, {
+      ...tally,
+      forbidden: reg === null,
+    }),
+  );
+  return { checks, events: results, size: cp.size, entries: n, witnesses, signatures: { ...tally, forbidden: reg === null } };
 }

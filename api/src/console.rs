@@ -6,8 +6,10 @@
 //! signs in with a bearer token it keeps in the browser's `sessionStorage`,
 //! and it verifies what it shows itself (SHA-256 leaf hashes, RFC 9162
 //! inclusion proofs, the C2SP signed-note checkpoint and witness
-//! cosignatures, the stream's hash chain) with the browser's Web Crypto,
-//! against keys the user pinned. No route here reads the store.
+//! cosignatures, the stream's hash chain, and authors' Ed25519 signatures
+//! under the department keys of the log's own `registry` stream, whose
+//! entries it verifies the same way) with the browser's Web Crypto, against
+//! keys the user pinned. No route here reads the store.
 //!
 //! Every answer carries a strict Content-Security-Policy (`default-src
 //! 'self'`: no inline script or style, no other origin), `nosniff`, and an

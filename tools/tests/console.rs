@@ -6,9 +6,14 @@
 //! opens its timeline and sees every step verified in the browser,
 //! replays it as of an earlier moment, follows its complaint, opens the
 //! public status page from its QR link, and visits the dashboards, work
-//! logs and log health. Then the server is stopped, one byte of one of the
-//! case's entries is changed in `DIR/ledger.sqlite`, the server is started
-//! again, and the browser must mark that step ✗.
+//! logs and log health. One step of the case is a note signed by a key
+//! registered for its department, and the browser checks that author
+//! signature too; once the log has grown past the checkpoint the witness
+//! cosigned, the browser says the witness has not yet cosigned (not ✗).
+//! Then the server is stopped, one byte of one of the case's entries and one
+//! of the signed note are changed in `DIR/ledger.sqlite`, the server is
+//! started again, and the browser must mark those steps ✗, the note's for
+//! its signature too.
 //!
 //! `api/console-tests/verify.test.mjs` checks the browser's verifier on its
 //! own against SPEC.md §8 and the evidence-bundle test vector.
@@ -69,6 +74,10 @@ fn screenshots(browser: Browser, phase: &str) -> PathBuf {
         .join("../target/console-e2e")
         .join(browser.name())
         .join(phase);
+    // A previous run's pictures (a failure.png among them) would mislead.
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("remove old screenshots");
+    }
     std::fs::create_dir_all(&dir).expect("screenshot directory");
     dir
 }
@@ -241,6 +250,58 @@ fn tamper(data: &Path, stream: &str, version: u64) -> (Vec<u8>, Vec<u8>) {
     (entry, altered)
 }
 
+/// A key registered for `department` (`ledger keygen --department`, `POST
+/// /v1/admin/keys`) signs one `case.note` that `ledger append` adds to
+/// `stream` with the department's token; the note's stream version.
+async fn append_signed_note(
+    base: &str,
+    admin: &str,
+    department: &str,
+    department_token: &str,
+    stream: &str,
+    dir: &Path,
+) -> u64 {
+    let key = dir.join("department");
+    let o = ledger(&[
+        "keygen",
+        "--out",
+        key.to_str().expect("utf-8"),
+        "--department",
+        department,
+        "--json",
+    ])
+    .await;
+    assert!(o.status.success(), "{}", loopback::stderr(&o));
+    let keys: Value = serde_json::from_str(&stdout(&o)).expect("keygen JSON");
+    admin_post(base, admin, "/v1/admin/keys", keys["register_key"].clone()).await;
+    let token_file = dir.join("department.token");
+    std::fs::write(&token_file, department_token).expect("token file");
+    let note = dir.join("note.json");
+    let event =
+        json!({"stream": stream, "type": "case.note", "payload": {"text": "复核：材料已归档"}});
+    std::fs::write(&note, event.to_string()).expect("note");
+    let o = ledger(&[
+        "append",
+        note.to_str().expect("utf-8"),
+        "--key",
+        key.with_extension("key").to_str().expect("utf-8"),
+        "--server",
+        base,
+        "--token-file",
+        token_file.to_str().expect("utf-8"),
+        "--department",
+        department,
+        "--officer",
+        "console-e2e",
+        "--json",
+    ])
+    .await;
+    assert!(o.status.success(), "{}{}", stdout(&o), loopback::stderr(&o));
+    let receipt: Value = serde_json::from_str(stdout(&o).trim()).expect("receipt JSON");
+    assert_eq!(receipt["stream"], stream, "{receipt}");
+    receipt["version"].as_u64().expect("version")
+}
+
 /// A witness (`ledger keygen`, registered, `ledger witness --pull --once`)
 /// cosigns the latest checkpoint; its cosignature verifier key.
 async fn cosign_once(base: &str, admin: &str, data: &Path, dir: &Path) -> String {
@@ -354,6 +415,18 @@ async fn verifies_a_case_and_shows_a_tampered_step(browser: Browser) {
     )
     .await;
     let department_token = issued["token"].as_str().expect("token").to_owned();
+    let stream = format!("case-{case}");
+    let signed = append_signed_note(
+        &server.base,
+        &token,
+        &department,
+        &department_token,
+        &stream,
+        dir.path(),
+    )
+    .await;
+    assert!(signed > TAMPERED_VERSION);
+    let signed = signed.to_string();
     let witness_key = cosign_once(&server.base, &token, &data, dir.path()).await;
 
     // The console is served from the binary, under a strict policy.
@@ -381,17 +454,27 @@ async fn verifies_a_case_and_shows_a_tampered_step(browser: Browser) {
             &department_token,
             "--department",
             &department,
+            "--signed",
+            &signed,
         ],
     )
     .await;
     assert!(out.contains("all ✓ in the browser"), "{out}");
+    assert!(
+        out.contains(&format!("author signature of step {signed}: ✓")),
+        "{out}"
+    );
+    assert!(out.contains("not yet cosigned"), "{out}");
     assert!(out.contains("own cases"), "{out}");
     assert!(out.contains("public status page from the QR link"), "{out}");
     server.stop();
 
-    // One byte of one entry changed behind the server's back.
-    let stream = format!("case-{case}");
+    // One byte of one entry changed behind the server's back, and one of
+    // the signed note (its officer, which the department signed).
     let (before, after) = tamper(&data, &stream, TAMPERED_VERSION);
+    assert_eq!(before.iter().zip(&after).filter(|(a, b)| a != b).count(), 1);
+    let signed_version: u64 = signed.parse().expect("version");
+    let (before, after) = tamper(&data, &stream, signed_version);
     assert_eq!(before.iter().zip(&after).filter(|(a, b)| a != b).count(), 1);
     let server = Running::serve(&data, &[]);
     let version = TAMPERED_VERSION.to_string();
@@ -401,11 +484,15 @@ async fn verifies_a_case_and_shows_a_tampered_step(browser: Browser) {
         &token,
         &case,
         "tampered",
-        &["--tampered", &version],
+        &["--tampered", &version, "--signed", &signed],
     )
     .await;
     assert!(
         out.contains(&format!("tampered step {TAMPERED_VERSION}: ✗")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("author signature of step {signed}: ✗")),
         "{out}"
     );
     server.stop();

@@ -183,8 +183,12 @@ export async function timelinePage(main, route, me) {
     for (const [eventId, r] of result.events) {
       const cell = verifyCells.get(eventId);
       if (!cell) continue;
-      fill(cell, mark(r.ok), r.ok ? null : h("span", { class: "problem" }, " ", r.problems.map((p) => t(p)).join("；")));
+      const sig = r.signature.status.startsWith("fail_") ? null : r.signature.status;
+      fill(cell, mark(r.ok),
+        r.ok ? null : h("span", { class: "problem" }, " ", r.problems.map((p) => t(p)).join("；")),
+        sig ? h("span", { class: `sig ${sig}`, title: r.signature.key ?? "" }, t(`sig_${sig}`)) : null);
       cell.dataset.ok = String(r.ok);
+      cell.dataset.sig = r.signature.status;
     }
     for (const [eventId, cell] of verifyCells) if (!result.events.has(eventId)) {
       fill(cell, mark(false), h("span", { class: "problem" }, " ", t("fail_missing")));
@@ -206,18 +210,36 @@ function renderChecks(box, result) {
       case "checkpoint":
         return `${d.origin} · ${d.size}`;
       case "cosign":
-        return d.pinned ? t("n_of_m", d.valid, d.pinned) : t("verify_no_witnesses");
+        if (!d.pinned) return t("verify_no_witnesses");
+        return [t("n_of_m", d.valid, d.pinned), ...d.waiting.map((w) => t("cosign_waiting", w, d.size))].join("；");
+      case "registry":
+        if (d.forbidden) return t("registry_forbidden");
+        return d.broken ? t("registry_broken", d.broken.version, d.broken.reason) : t("n_of_m", d.done, d.of);
+      case "signatures":
+        return d.forbidden ? t("sig_forbidden") : t("sig_tally", d.valid, d.signed, d.unsigned);
       default:
         return t("n_of_m", d.done, d.of);
     }
   };
-  const names = { key: "check_key", checkpoint: "check_checkpoint", cosign: "check_cosign", leaves: "check_leaves", chain: "check_chain", shown: "check_shown" };
+  const names = {
+    key: "check_key", checkpoint: "check_checkpoint", cosign: "check_cosign", leaves: "check_leaves", chain: "check_chain",
+    shown: "check_shown", registry: "check_registry", signatures: "check_signatures",
+  };
   const allOk = result.checks.every((c) => c.ok !== false) && [...result.events.values()].every((r) => r.ok);
-  const witnessText = result.witnesses.length ? t("verify_witnesses", result.witnesses.filter((w) => w.time !== null).length) : t("verify_no_witnesses");
+  const cosigned = result.witnesses.filter((w) => w.time !== null).length;
+  const witnessText = !result.witnesses.length ? t("verify_no_witnesses")
+    : result.witnesses.some((w) => w.absent) ? t("verify_witnesses_waiting", cosigned, result.witnesses.length, result.size)
+    : t("verify_witnesses", cosigned);
+  const s = result.signatures;
+  const signatureText = s.forbidden ? t("verify_signatures_forbidden") : s.signed ? t("verify_signatures", s.signed) : t("verify_no_signed");
   fill(box,
     h("h3", null, t("verification"), " ", mark(allOk)),
-    h("p", { id: "verify-status", "data-ok": String(allOk), class: allOk ? "ok-line" : "error" }, t("verify_line", result.entries, result.size, witnessText)),
+    h("p", { id: "verify-status", "data-ok": String(allOk), class: allOk ? "ok-line" : "error" }, t("verify_line", result.entries, result.size, witnessText, signatureText)),
     h("ul", { class: "checks", id: "checks" }, result.checks.map((c) =>
-      h("li", { "data-check": c.id, "data-ok": String(c.ok), class: c.id === "key" && c.ok === false ? "loud" : null },
-        mark(c.ok), " ", h("strong", null, t(names[c.id])), " — ", detail(c)))));
+      h("li", {
+        "data-check": c.id, "data-ok": String(c.ok),
+        "data-waiting": c.id === "cosign" && c.detail.waiting?.length ? "true" : null,
+        class: c.id === "key" && c.ok === false ? "loud" : null,
+      }, c.id === "cosign" && c.detail.waiting?.length && c.ok === null ? h("span", { class: "pending" }, "…") : mark(c.ok),
+        " ", h("strong", null, t(names[c.id])), " — ", detail(c)))));
 }
