@@ -11,7 +11,11 @@
 //! from its stream, read from the ledger.
 //!
 //! Queries that must see every append acknowledged before them call
-//! [`Projector::caught_up`] first (read-your-writes). The same pipeline
+//! [`Projector::caught_up`] first (read-your-writes). While appends keep
+//! coming and no query is waiting, the follower folds at most every
+//! [`LIVE_FOLD_INTERVAL`], so each fold takes in many groups at once rather
+//! than one small page per commit: the read models then cost appends little
+//! CPU. A query that has to wait wakes the follower at once. The same pipeline
 //! rebuilds a read store from scratch ([`rebuild`], `ledger projections
 //! rebuild`).
 
@@ -22,7 +26,7 @@ use std::time::{Duration, Instant};
 use ledger::store::Direction;
 use ledger::{Event, LogIndex, Store, StreamId, StreamVersion};
 use projections::readstore::{CaseSource, LogEvent, ReadStore, ReadStoreConfig, ReadStoreError};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::error::ApiError;
 
@@ -38,6 +42,10 @@ pub fn read_store_config() -> Result<ReadStoreConfig, ApiError> {
 /// Log entries read per page.
 const PAGE: usize = 8_192;
 
+/// While the log keeps growing and no query waits, the follower folds at
+/// most this often.
+pub const LIVE_FOLD_INTERVAL: Duration = Duration::from_millis(250);
+
 /// The read store file in a data directory.
 pub const READ_STORE_FILE: &str = "projections.sqlite";
 
@@ -47,6 +55,8 @@ pub struct Projector {
     read: Arc<ReadStore>,
     store: Arc<dyn Store>,
     position: watch::Receiver<u64>,
+    /// Told by a query that is waiting for the read models.
+    wanted: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Projector {
@@ -69,12 +79,14 @@ impl Projector {
     ) -> Result<Arc<Projector>, ReadStoreError> {
         let read = open_checked(&store, path, config).await?;
         let (tx, position) = watch::channel(read.next_index());
+        let wanted = Arc::new(Notify::new());
         let projector = Arc::new(Projector {
             read: Arc::clone(&read),
             store: Arc::clone(&store),
             position,
+            wanted: Arc::clone(&wanted),
         });
-        tokio::spawn(follow(store, read, tx, shutdown));
+        tokio::spawn(follow(store, read, tx, shutdown, wanted));
         Ok(projector)
     }
 
@@ -94,6 +106,10 @@ impl Projector {
     pub async fn caught_up(&self, timeout: Duration) -> Result<(), ApiError> {
         let target = self.store.size().await?;
         let mut rx = self.position.clone();
+        if *rx.borrow() < target {
+            // The follower may be holding back to fold a larger batch.
+            self.wanted.notify_one();
+        }
         let wait = rx.wait_for(|next| *next >= target);
         match tokio::time::timeout(timeout, wait).await {
             Ok(Ok(_)) => Ok(()),
@@ -277,9 +293,12 @@ async fn follow(
     read: Arc<ReadStore>,
     position: watch::Sender<u64>,
     mut shutdown: watch::Receiver<bool>,
+    wanted: Arc<Notify>,
 ) {
     let started = Instant::now();
     let mut caught_up_once = false;
+    // When the last live fold ended; none yet while catching up at start.
+    let mut last_fold: Option<Instant> = None;
     loop {
         if *shutdown.borrow() {
             return;
@@ -308,6 +327,20 @@ async fn follow(
             }
             continue;
         }
+        // Appends keep coming: gather more of them into the next fold unless
+        // a query is waiting.
+        if let Some(at) = last_fold {
+            let wait = LIVE_FOLD_INTERVAL.saturating_sub(at.elapsed());
+            if !wait.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = wanted.notified() => {}
+                    _ = shutdown.changed() => {}
+                }
+                last_fold = None;
+                continue;
+            }
+        }
         let tx = position.clone();
         let result = catch_up(
             Arc::clone(&store),
@@ -321,6 +354,8 @@ async fn follow(
         if let Err(e) = result {
             tracing::error!("read models: {e}; retrying");
             pause(&mut shutdown).await;
+        } else if caught_up_once {
+            last_fold = Some(Instant::now());
         }
     }
 }
