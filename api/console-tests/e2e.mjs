@@ -331,7 +331,11 @@ try {
       expect((await page.text(cosign)).includes(`尚未联署此检查点（树大小 ${size}）`), `the cosignature check: ${await page.text(cosign)}`);
       await page.scrollIntoView("#verification");
       await shot("13-not-yet-cosigned");
-      step(`the witness has not yet cosigned the checkpoint of size ${size}: waiting, not ✗`);
+      await page.goto(`${base}/console/#/health`);
+      await page.waitFor("#cosignatures");
+      const waitingRow = await page.text('#cosignatures tr[data-waiting="true"]');
+      expect(waitingRow?.includes(witnessKey.split("+")[0]) && waitingRow.includes(String(size)), `the health page: ${await page.text("#cosignatures")}`);
+      step(`the witness has not yet cosigned the checkpoint of size ${size}: waiting, not ✗ (timeline and log health)`);
       await page.goto(`${base}/console/#/cases`);
       await page.waitFor("#cases-table");
     }

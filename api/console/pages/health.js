@@ -1,6 +1,7 @@
 // Log health: size, the latest checkpoint (its signature checked here
 // against the pinned ledger key), the age of the newest entry it covers,
-// witness cosignatures (each checked against pinned witness keys), and the
+// witness cosignatures (each checked against pinned witness keys; a pinned
+// witness with none on this checkpoint shown as not yet cosigned), and the
 // pinned keys themselves, editable.
 
 import { get } from "../api.js";
@@ -61,6 +62,13 @@ export async function healthPage(main) {
     const valid = key ? (await verifyCosignature({ text: note.text, signatures: [sig] }, key)) !== null : null;
     cosigs.push({ name: sig.name, keyHash: hex(sig.keyHash), time, valid });
   }
+  // Pinned witnesses with no line yet: they cosign a checkpoint when they
+  // next see it, so this is waiting, not a bad signature.
+  for (const k of witnessKeys) {
+    if (!cosigs.some((c) => c.name === k.name && c.keyHash === hex(k.keyHash))) {
+      cosigs.push({ name: k.name, keyHash: hex(k.keyHash), time: null, valid: null, waiting: true });
+    }
+  }
   main.append(
     h("h2", null, t("health")),
     h("dl", { class: "facts card", id: "log-health" },
@@ -76,8 +84,10 @@ export async function healthPage(main) {
       cosigs.length
         ? h("table", { class: "data" },
             h("thead", null, h("tr", null, ["", t("label"), t("key_hash"), t("cosigned_at")].map((x) => h("th", { scope: "col" }, x)))),
-            h("tbody", null, cosigs.map((c) => h("tr", null, h("td", null, mark(c.valid)), h("td", null, c.name), h("td", null, h("code", null, c.keyHash)),
-              h("td", null, c.time !== null ? `${chinaTime(new Date(c.time * 1000).toISOString())} (${ago(c.time * 1000)})` : "—")))))
+            h("tbody", null, cosigs.map((c) => h("tr", { "data-waiting": c.waiting ? "true" : null },
+              h("td", null, c.waiting ? h("span", { class: "pending" }, "…") : mark(c.valid)), h("td", null, c.name), h("td", null, h("code", null, c.keyHash)),
+              h("td", null, c.waiting ? t("cosign_waiting", c.name, cp.size)
+                : c.time !== null ? `${chinaTime(new Date(c.time * 1000).toISOString())} (${ago(c.time * 1000)})` : "—")))))
         : h("p", null, t("no_cosignatures"))),
     pinForm(),
     h("p", null, h("a", { href: "/status", id: "status-page-link" }, t("status_link"))),
