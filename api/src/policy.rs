@@ -4,7 +4,7 @@
 //! |-------------------|------------------------------------------|------|
 //! | `case-…`          | admin; the department that opened it (signed, own `actor.department`) | admin, inspector*, its department, complaint handlers it is assigned to* |
 //! | `complaint-…`     | admin; complaint handlers (not `complaint.assigned`) | admin, inspector, complaint handlers |
-//! | `registry`        | only through `/v1/admin`                 | admin, inspector |
+//! | `registry`        | only through `/v1/admin`                 | every signed-in role (†) |
 //! | `access-…`        | only the service itself                  | admin, inspector |
 //! | anything else     | admin                                    | admin, inspector |
 //!
@@ -12,12 +12,22 @@
 //! appends an `access.read` event to the stream `access-<YYYY-MM-DD>` (UTC
 //! day of the read), never to the case's own stream, so a read does not
 //! move a case's version.
+//!
+//! (†) The registry holds only public facts: department ids and names,
+//! witness names, verifier keys and push URLs, department public keys and
+//! their revocations, and tokens as their SHA-256 hash with role,
+//! department and holder id (`token.issued` never carries the token). Its
+//! entries are served to anyone, without a token, in the tlog-tiles entry
+//! bundles; the stream read only pages them. Every role needs them to check
+//! authors' signatures (SPEC.md §5) — the console does so in the browser.
+//! Like an inspector's reads of streams other than cases, a registry read
+//! is not recorded: it shows nothing about any case.
 
 use ledger::{Actor, ProposedEvent, StreamId};
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 use crate::auth::{
-    COMPLAINT_ASSIGNED, Caller, Role, is_access_stream, is_case_stream, is_complaint_stream,
+    is_access_stream, is_case_stream, is_complaint_stream, Caller, Role, COMPLAINT_ASSIGNED,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -124,6 +134,10 @@ pub async fn authorize_read(
     caller: &Caller,
     stream: &StreamId,
 ) -> Result<bool, ApiError> {
+    // (†) in the table above: public already, read by every role, not recorded.
+    if stream.is_registry() {
+        return Ok(false);
+    }
     let case = is_case_stream(stream);
     match caller.role() {
         Role::Admin => Ok(false),

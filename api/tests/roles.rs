@@ -1,12 +1,13 @@
 //! The role × endpoint matrix, denials included, and the access records of
-//! case reads by inspectors and complaint handlers.
+//! case reads by inspectors and complaint handlers (and none of registry
+//! reads, which every role may make).
 
 mod common;
 
-use common::{Department, TestService, unsigned_json};
+use common::{unsigned_json, Department, TestService};
 use ed25519_dalek::SigningKey;
 use ledger::keys::PublicKey;
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Who {
@@ -37,6 +38,7 @@ struct World {
     handler: String,
     witness: String,
     case_event: String,
+    registry_event: String,
     n: std::sync::atomic::AtomicUsize,
 }
 
@@ -106,16 +108,20 @@ impl World {
             "work log" => svc.get("/v1/worklogs/dept-market/2026-03-02", token).await,
             "read complaint" => svc.get("/v1/streams/complaint-1/events", token).await,
             "read registry" => svc.get("/v1/streams/registry/events", token).await,
+            "registry event by id" => {
+                svc.get(&format!("/v1/events/{}", self.registry_event), token)
+                    .await
+            }
             "event by id" => {
                 svc.get(&format!("/v1/events/{}", self.case_event), token)
                     .await
             }
             "read log" => svc.get("/v1/log/entries?limit=5", token).await,
-            "subscribe log" | "subscribe case" => {
-                let path = if endpoint == "subscribe log" {
-                    "/v1/log/subscribe"
-                } else {
-                    "/v1/streams/case-m1/subscribe"
+            "subscribe log" | "subscribe case" | "subscribe registry" => {
+                let path = match endpoint {
+                    "subscribe log" => "/v1/log/subscribe",
+                    "subscribe case" => "/v1/streams/case-m1/subscribe",
+                    _ => "/v1/streams/registry/subscribe",
                 };
                 let mut req = svc.client.get(svc.url(path));
                 if let Some(t) = token {
@@ -235,6 +241,13 @@ async fn world() -> World {
         .as_str()
         .expect("id")
         .to_owned();
+    let r = svc
+        .get("/v1/streams/registry/events", Some(&svc.admin))
+        .await;
+    let registry_event = r.body["events"][0]["event"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     World {
         svc,
         market,
@@ -243,6 +256,7 @@ async fn world() -> World {
         handler,
         witness,
         case_event,
+        registry_event,
         n: Default::default(),
     }
 }
@@ -266,7 +280,11 @@ async fn role_by_endpoint_matrix() {
         ("timeline other case", [401, 200, 200, 403, 200, 403, 403]),
         ("work log", [401, 200, 200, 403, 200, 403, 403]),
         ("read complaint", [401, 200, 403, 403, 200, 200, 403]),
-        ("read registry", [401, 200, 403, 403, 200, 403, 403]),
+        // The registry is public in the tiles already; every signed-in role
+        // may read it (to check authors' signatures), and nobody may append.
+        ("read registry", [401, 200, 200, 200, 200, 200, 200]),
+        ("registry event by id", [401, 200, 200, 200, 200, 200, 200]),
+        ("subscribe registry", [401, 200, 200, 200, 200, 200, 200]),
         ("event by id", [401, 200, 200, 403, 200, 200, 403]),
         ("read log", [401, 200, 403, 403, 200, 403, 403]),
         ("subscribe log", [401, 200, 403, 403, 200, 403, 403]),
@@ -343,6 +361,47 @@ async fn case_reads_by_inspectors_and_complaint_handlers_are_recorded_elsewhere(
             .status,
         200
     );
+    // Nor registry reads, by any role: the registry is public in the tiles.
+    for token in [
+        &w.market.token,
+        &w.tax.token,
+        &w.inspector,
+        &w.handler,
+        &w.witness,
+    ] {
+        let r = svc.get("/v1/streams/registry/events", Some(token)).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            r.body["events"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["event"]["type"] == "key.registered")),
+            "{}",
+            r.body
+        );
+    }
+    // It holds tokens only as their hashes: no issued token appears in it.
+    let registry = svc
+        .get("/v1/streams/registry/events?limit=1000", Some(&w.handler))
+        .await
+        .body
+        .to_string();
+    for token in [
+        &svc.admin,
+        &w.market.token,
+        &w.tax.token,
+        &w.inspector,
+        &w.handler,
+        &w.witness,
+    ] {
+        assert!(
+            !registry.contains(token.as_str()),
+            "a token in the registry"
+        );
+        assert!(
+            registry.contains(&api::auth::hash_token(token)),
+            "a token's hash missing"
+        );
+    }
     assert_eq!(count(&svc.get(&access, Some(&svc.admin)).await), before);
 
     // Recorded: an inspector's and a complaint handler's reads.
