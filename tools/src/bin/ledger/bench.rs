@@ -262,10 +262,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         // The server gets a runtime of its own, as it would in its own
         // process: client tasks do not queue behind server tasks.
-        let server_rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .thread_name("bench-server")
-            .build()?;
+        let server_rt = ServerRuntime(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("bench-server")
+                .build()?,
+        ));
         let listener = {
             let _guard = server_rt.enter();
             tokio::net::TcpListener::from_std(listener.into_std()?)?
@@ -288,7 +290,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         let mut http2 = http_run(&h2, &base, &token, &signer, clients, per_client).await?;
         let _ = stop_tx.send(());
         server.await??;
-        server_rt.shutdown_background();
+        drop(server_rt);
         service.store.close().await;
 
         let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
@@ -308,6 +310,30 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         );
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The in-process server's runtime, shut down without blocking when
+/// dropped — also when a run fails part-way, inside the bench's own runtime,
+/// where dropping a runtime the ordinary way panics.
+struct ServerRuntime(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for ServerRuntime {
+    type Target = tokio::runtime::Runtime;
+
+    fn deref(&self) -> &Self::Target {
+        // Invariant: `Some` from construction until `drop` takes it.
+        self.0
+            .as_ref()
+            .expect("the server runtime is taken only on drop")
+    }
+}
+
+impl Drop for ServerRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// `clients` tasks appending `per_client` pre-signed events each through
