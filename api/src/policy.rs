@@ -24,10 +24,10 @@
 //! is not recorded: it shows nothing about any case.
 
 use ledger::{Actor, ProposedEvent, StreamId};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::auth::{
-    is_access_stream, is_case_stream, is_complaint_stream, Caller, Role, COMPLAINT_ASSIGNED,
+    COMPLAINT_ASSIGNED, Caller, Role, is_access_stream, is_case_stream, is_complaint_stream,
 };
 use crate::error::ApiError;
 use crate::state::AppState;

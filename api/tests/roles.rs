@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::{unsigned_json, Department, TestService};
+use common::{Department, TestService, unsigned_json};
 use ed25519_dalek::SigningKey;
 use ledger::keys::PublicKey;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Who {
