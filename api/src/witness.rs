@@ -222,6 +222,46 @@ impl Cosignatures {
     pub fn latest(&self, witness: &str) -> Option<u64> {
         self.lock().latest.get(witness).copied()
     }
+
+    /// The witnesses whose cosignatures on this checkpoint are kept, by
+    /// name, sorted.
+    pub fn witnesses_for(&self, cp: &StoredCheckpoint) -> Vec<String> {
+        let root = cp.root.to_base64();
+        self.lock()
+            .by_size
+            .get(&cp.size)
+            .map(|m| {
+                m.keys()
+                    .filter(|(r, _)| *r == root)
+                    .map(|(_, w)| w.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Up to `limit` tree sizes below `before` (all when `None`), newest
+    /// first, at which one root hash carries a kept cosignature by every
+    /// witness in `by` (by at least one witness when `by` is empty).
+    pub fn sizes_cosigned_by(&self, by: &[String], before: Option<u64>, limit: usize) -> Vec<u64> {
+        let index = self.lock();
+        let upper = before.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        index
+            .by_size
+            .range((std::ops::Bound::Unbounded, upper))
+            .rev()
+            .filter(|(_, sigs)| {
+                let mut roots: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+                for (root, witness) in sigs.keys() {
+                    roots.entry(root).or_default().push(witness);
+                }
+                roots
+                    .values()
+                    .any(|ws| by.iter().all(|w| ws.contains(&w.as_str())))
+            })
+            .map(|(size, _)| *size)
+            .take(limit)
+            .collect()
+    }
 }
 
 /// The checkpoint note with the cosignatures collected for it appended.

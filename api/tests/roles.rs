@@ -200,6 +200,16 @@ impl World {
                 }
                 common::Reply::of(req.send().await.expect("request")).await
             }
+            "checkpoint by size" => {
+                let size = svc
+                    .store
+                    .checkpoint_now()
+                    .await
+                    .expect("checkpoint")
+                    .expect("some")
+                    .size;
+                svc.get(&format!("/v1/checkpoints/{size}"), token).await
+            }
             public => svc.get(public, token).await,
         };
         r.status.as_u16()
@@ -300,6 +310,8 @@ async fn role_by_endpoint_matrix() {
         ("post cosignatures", [401, 400, 403, 403, 403, 403, 400]),
         ("/v1/log", [200; 7]),
         ("/checkpoint", [200; 7]),
+        ("checkpoint by size", [200; 7]),
+        ("/v1/checkpoints?limit=1", [200; 7]),
         ("/tile/entries/000.p/1", [200; 7]),
         ("/tile/0/000.p/1", [200; 7]),
         ("/v1/proofs/inclusion?log_index=0", [200; 7]),

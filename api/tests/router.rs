@@ -10,7 +10,7 @@ use serde_json::Value;
 use tower::ServiceExt as _;
 
 /// Every route the service serves, method and OpenAPI path template.
-const ROUTES: [(&str, &str); 39] = [
+const ROUTES: [(&str, &str); 41] = [
     ("post", "/v1/streams/{stream}/events"),
     ("get", "/v1/streams/{stream}/events"),
     ("get", "/v1/streams/{stream}/subscribe"),
@@ -36,6 +36,8 @@ const ROUTES: [(&str, &str); 39] = [
     ("get", "/v1/proofs/inclusion"),
     ("get", "/v1/proofs/consistency"),
     ("get", "/checkpoint"),
+    ("get", "/v1/checkpoints"),
+    ("get", "/v1/checkpoints/{size}"),
     ("get", "/tile/{path}"),
     ("post", "/v1/admin/tokens"),
     ("post", "/v1/admin/tokens/{token_id}/revoke"),
@@ -111,7 +113,8 @@ async fn openapi_documents_every_route_and_only_those() {
             .replace("{id}", "01ARZ3NDEKTSV4RRFFQ69G5FAV")
             .replace("{path}", "0/000.p/1")
             .replace("{token_id}", "00")
-            .replace("{key}", "ed25519:0000000000000000");
+            .replace("{key}", "ed25519:0000000000000000")
+            .replace("{size}", "1");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
         let (status, body) = call(&app, method.clone(), &uri).await;
         assert_ne!(status, 405, "{method} {uri}");

@@ -1,5 +1,6 @@
 //! C2SP tlog-witness: push to a witness over HTTP, pull mode, the witness's
-//! own refusals, and cosignatures served with the checkpoint.
+//! own refusals, and cosignatures served with the checkpoint and with
+//! stored checkpoints by size (`/v1/checkpoints`).
 
 mod common;
 
@@ -250,6 +251,194 @@ async fn a_witness_behind_a_firewall_pulls_and_posts_its_cosignature() {
         .await
         .assert_problem(401, "unauthorized");
     svc.stop().await;
+}
+
+/// `witness` pulls the latest checkpoint from `old`, cosigns it and posts
+/// the lines back; the size it cosigned.
+async fn pull_and_cosign(svc: &TestService, token: &str, witness: &Witness, old: u64) -> u64 {
+    let r = svc
+        .get(
+            &format!("/v1/witness/add-checkpoint?old_size={old}"),
+            Some(token),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let note = api::witness::parse_add_checkpoint(&r.bytes)
+        .expect("request")
+        .note;
+    let (cp, _) = Checkpoint::verify_note(&note, &log_key(svc).await).expect("log signature");
+    let lines = witness
+        .add_checkpoint(&r.bytes, 1_790_000_000 + cp.size)
+        .expect("cosigned");
+    let res = svc
+        .client
+        .post(svc.url(&format!("/v1/witness/cosignatures?size={}", cp.size)))
+        .bearer_auth(token)
+        .body(lines)
+        .send()
+        .await
+        .expect("post");
+    let reply = common::Reply::of(res).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    cp.size
+}
+
+#[tokio::test]
+async fn stored_checkpoints_are_served_by_size_with_the_witnesses_that_cosigned_them() {
+    let svc = TestService::start().await;
+    // Two pull-mode witnesses, registered before the log is checkpointed.
+    let key = log_key(&svc).await;
+    let register = async |name: &str| {
+        let cosigner = Cosigner::generate(name).expect("cosigner");
+        let verifier = cosigner.verifier();
+        let r = svc
+            .post(
+                "/v1/admin/witnesses",
+                Some(&svc.admin),
+                &json!({"verifier_key": verifier.to_verifier_key_string()}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let witness = Witness::new(cosigner, vec![key.clone()], None).expect("witness");
+        (verifier, witness)
+    };
+    let (a, b) = ("supervision.example/a", "inspection.example/b");
+    let (a_key, a_witness) = register(a).await;
+    let (b_key, b_witness) = register(b).await;
+    let token = svc.token("witness", "supervision-office", "w").await;
+
+    // Both cosign the first checkpoint, only `a` the second, nobody the third.
+    append(&svc, "case-cp", 3).await;
+    svc.store.checkpoint_now().await.expect("checkpoint");
+    let first = pull_and_cosign(&svc, &token, &a_witness, 0).await;
+    assert_eq!(pull_and_cosign(&svc, &token, &b_witness, 0).await, first);
+    append(&svc, "case-cp", 2).await;
+    svc.store.checkpoint_now().await.expect("checkpoint");
+    let second = pull_and_cosign(&svc, &token, &a_witness, first).await;
+    assert!(second > first);
+    append(&svc, "case-cp", 2).await;
+    let third = svc
+        .store
+        .checkpoint_now()
+        .await
+        .expect("checkpoint")
+        .expect("some");
+    assert!(third.size > second);
+
+    // By size: the signed note with exactly the cosignatures kept for it.
+    let r = svc.get(&format!("/v1/checkpoints/{first}"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["size"], first);
+    assert_eq!(r.body["cosigned_by"], json!([b, a]), "sorted by name");
+    let text = r.body["checkpoint"].as_str().expect("note");
+    let (cp, note) = Checkpoint::verify_note(text.as_bytes(), &key).expect("log signature");
+    assert_eq!(cp.size, first);
+    assert_eq!(r.body["root_hash"], hex::encode(cp.root));
+    for witness in [&a_key, &b_key] {
+        let valid = note
+            .signatures
+            .iter()
+            .filter(|s| verify_cosignature(witness, &note.text, s).is_ok())
+            .count();
+        assert_eq!(valid, 1, "{}", witness.name());
+    }
+    let r = svc.get(&format!("/v1/checkpoints/{second}"), None).await;
+    assert_eq!(r.body["cosigned_by"], json!([a]));
+    // The latest, not cosigned: byte for byte what /checkpoint serves.
+    let r = svc
+        .get(&format!("/v1/checkpoints/{}", third.size), None)
+        .await;
+    assert_eq!(r.body["cosigned_by"], json!([]));
+    assert_eq!(
+        r.body["checkpoint"].as_str().map(str::as_bytes),
+        Some(&third.note[..])
+    );
+    let served = svc.get("/checkpoint", None).await;
+    assert_eq!(served.bytes, third.note);
+
+    // The newest checkpoints every named witness cosigned, newest first.
+    let sizes = async |query: &str| -> Vec<u64> {
+        let r = svc.get(&format!("/v1/checkpoints{query}"), None).await;
+        assert_eq!(r.status, 200, "{query}: {}", r.body);
+        r.body["checkpoints"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|c| c["size"].as_u64().expect("size"))
+            .collect()
+    };
+    let both = format!("?cosigned_by={}&cosigned_by={}", urlencode(a), urlencode(b));
+    assert_eq!(sizes(&format!("{both}&limit=1")).await, vec![first]);
+    assert_eq!(sizes(&both).await, vec![first]);
+    let only_a = format!("?cosigned_by={}", urlencode(a));
+    assert_eq!(sizes(&only_a).await, vec![second, first]);
+    assert_eq!(sizes(&format!("{only_a}&limit=1")).await, vec![second]);
+    assert_eq!(
+        sizes(&format!("?cosigned_by={}", urlencode(b))).await,
+        vec![first]
+    );
+    assert_eq!(sizes("").await, vec![second, first], "any cosignature");
+    assert_eq!(sizes(&format!("?before={second}")).await, vec![first]);
+    assert_eq!(sizes(&format!("?before={first}")).await, Vec::<u64>::new());
+    assert_eq!(
+        sizes("?cosigned_by=nobody.example/w").await,
+        Vec::<u64>::new()
+    );
+    let r = svc
+        .get(&format!("/v1/checkpoints{both}&limit=1"), None)
+        .await;
+    let listed = &r.body["checkpoints"][0];
+    let by_size = svc.get(&format!("/v1/checkpoints/{first}"), None).await;
+    assert_eq!(listed, &by_size.body, "the list shows what the size shows");
+
+    // Bad input: 400; a size no checkpoint was signed at: 404.
+    for bad in [
+        "abc",
+        "007",
+        "-1",
+        "+5",
+        "1.0",
+        "18446744073709551616",
+        "%20",
+    ] {
+        svc.get(&format!("/v1/checkpoints/{bad}"), None)
+            .await
+            .assert_problem(400, "malformed-request");
+    }
+    svc.get(&format!("/v1/checkpoints/{}", third.size + 1000), None)
+        .await
+        .assert_problem(404, "not-found");
+    // Inside one atomic batch: never a tree size.
+    svc.get(&format!("/v1/checkpoints/{}", first - 1), None)
+        .await
+        .assert_problem(404, "not-found");
+    for bad in [
+        "?limit=0",
+        "?limit=101",
+        "?limit=ten",
+        "?limit=1&limit=2",
+        "?before=x",
+        "?before=01",
+        "?cosigned_by=",
+        "?cosignedby=a",
+    ] {
+        svc.get(&format!("/v1/checkpoints{bad}"), None)
+            .await
+            .assert_problem(400, "malformed-request");
+    }
+    svc.stop().await;
+}
+
+/// A query value, percent-encoded (witness names carry `/`).
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// A tiny log for the witness's own tests: leaf i is `[i]`.

@@ -99,6 +99,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(transparency::inclusion_proof))
         .routes(routes!(transparency::consistency_proof))
         .routes(routes!(transparency::checkpoint))
+        .routes(routes!(transparency::list_checkpoints))
+        .routes(routes!(transparency::checkpoint_by_size))
         .routes(routes!(admin::issue_token))
         .routes(routes!(admin::revoke_token))
         .routes(routes!(admin::register_department))

@@ -1,5 +1,6 @@
 //! Public transparency endpoints: C2SP tlog-tiles at the root
-//! (`/checkpoint`, `/tile/…`), `/v1/log`, and Merkle proofs under
+//! (`/checkpoint`, `/tile/…`), `/v1/log`, stored checkpoints with their
+//! cosignatures under `/v1/checkpoints`, and Merkle proofs under
 //! `/v1/proofs`. None needs a token.
 
 use axum::Json;
@@ -83,6 +84,166 @@ pub async fn checkpoint(State(state): State<AppState>) -> ApiResult<Response> {
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(res)
+}
+
+/// A stored checkpoint and the witnesses that cosigned it.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct CheckpointView {
+    /// The tree size the checkpoint commits to.
+    #[schema(format = Int64, minimum = 0)]
+    pub size: u64,
+    /// Its root hash, hex.
+    pub root_hash: String,
+    /// The C2SP signed note (tlog-checkpoint) with the witness cosignatures
+    /// (tlog-cosignature) collected for it, as `/checkpoint` serves the
+    /// latest one.
+    pub checkpoint: String,
+    /// The registered witnesses whose cosignatures the note carries (each
+    /// verified against the witness's registered key when it was posted),
+    /// by name, sorted. A verifier checks the lines itself.
+    pub cosigned_by: Vec<String>,
+}
+
+fn checkpoint_view(state: &AppState, cp: &StoredCheckpoint) -> CheckpointView {
+    CheckpointView {
+        size: cp.size,
+        root_hash: cp.root.to_hex(),
+        checkpoint: note_text(state, cp),
+        cosigned_by: state.cosignatures().witnesses_for(cp),
+    }
+}
+
+/// A tree size as C2SP writes it: a decimal without leading zeros.
+fn parse_size(text: &str) -> Result<u64, ApiError> {
+    let canonical = text == "0"
+        || (text.starts_with(|c: char| ('1'..='9').contains(&c))
+            && text.bytes().all(|b| b.is_ascii_digit()));
+    canonical
+        .then(|| text.parse().ok())
+        .flatten()
+        .ok_or_else(|| {
+            ApiError::malformed(format!(
+                "size {text:?} is not a decimal tree size without leading zeros"
+            ))
+        })
+}
+
+/// The stored checkpoint of one tree size, with its cosignatures.
+#[utoipa::path(
+    get, path = "/v1/checkpoints/{size}", tag = "transparency",
+    params(("size" = u64, Path, description = "Tree size, in decimal without leading zeros")),
+    responses(
+        (status = 200, body = CheckpointView),
+        (status = 400, description = "Not a tree size", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No checkpoint of that size was signed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn checkpoint_by_size(
+    State(state): State<AppState>,
+    ApiPath(size): ApiPath<String>,
+) -> ApiResult<Json<CheckpointView>> {
+    let size = parse_size(&size)?;
+    let cp = checkpoint_of(&state, size)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no checkpoint of size {size}")))?;
+    Ok(Json(checkpoint_view(&state, &cp)))
+}
+
+/// Most checkpoints one list answers.
+const MAX_CHECKPOINTS: usize = 100;
+
+/// The query of `GET /v1/checkpoints` (documentation; parsed by
+/// [`CheckpointQuery::parse`], since `cosigned_by` repeats).
+#[derive(IntoParams, Debug, Default, PartialEq, Eq)]
+#[into_params(parameter_in = Query)]
+pub struct CheckpointQuery {
+    /// A witness name, as in its verifier key and cosignature lines;
+    /// repeatable. Only checkpoints that every named witness cosigned.
+    /// Absent: checkpoints with at least one cosignature.
+    #[param(style = Form, explode)]
+    pub cosigned_by: Vec<String>,
+    /// Only checkpoints of a tree size below this one (to page back).
+    pub before: Option<u64>,
+    /// At most this many, 1 to 100 (default 10).
+    pub limit: Option<usize>,
+}
+
+impl CheckpointQuery {
+    fn parse(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
+        let mut q = CheckpointQuery::default();
+        for (name, value) in pairs {
+            match name.as_str() {
+                "cosigned_by" if !value.is_empty() => q.cosigned_by.push(value),
+                "cosigned_by" => return Err(ApiError::malformed("cosigned_by is empty")),
+                "before" if q.before.is_none() => q.before = Some(parse_size(&value)?),
+                "limit" if q.limit.is_none() => {
+                    q.limit = Some(
+                        value
+                            .parse()
+                            .ok()
+                            .filter(|n| (1..=MAX_CHECKPOINTS).contains(n))
+                            .ok_or_else(|| {
+                                ApiError::malformed(format!(
+                                    "limit {value:?} is not a number from 1 to {MAX_CHECKPOINTS}"
+                                ))
+                            })?,
+                    );
+                }
+                "before" | "limit" => {
+                    return Err(ApiError::malformed(format!("{name} is given twice")));
+                }
+                other => {
+                    return Err(ApiError::malformed(format!(
+                        "unknown query parameter {other:?}"
+                    )));
+                }
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// Stored checkpoints with their cosignatures.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct CheckpointList {
+    /// Newest first.
+    pub checkpoints: Vec<CheckpointView>,
+}
+
+/// The newest witnessed checkpoints: those cosigned by every named witness
+/// (e.g. the newest checkpoint all the witnesses a verifier trusts have
+/// cosigned, with `limit=1`), newest first.
+#[utoipa::path(
+    get, path = "/v1/checkpoints", tag = "transparency",
+    params(CheckpointQuery),
+    responses(
+        (status = 200, body = CheckpointList),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_checkpoints(
+    State(state): State<AppState>,
+    ApiQuery(pairs): ApiQuery<Vec<(String, String)>>,
+) -> ApiResult<Json<CheckpointList>> {
+    let q = CheckpointQuery::parse(pairs)?;
+    let sizes =
+        state
+            .cosignatures()
+            .sizes_cosigned_by(&q.cosigned_by, q.before, q.limit.unwrap_or(10));
+    let mut checkpoints = Vec::with_capacity(sizes.len());
+    for size in sizes {
+        // Cosignatures are kept only for checkpoints this log signed; the
+        // witnesses are checked again against the stored root.
+        if let Some(cp) = checkpoint_of(&state, size).await? {
+            let view = checkpoint_view(&state, &cp);
+            if q.cosigned_by.iter().all(|w| view.cosigned_by.contains(w))
+                && !view.cosigned_by.is_empty()
+            {
+                checkpoints.push(view);
+            }
+        }
+    }
+    Ok(Json(CheckpointList { checkpoints }))
 }
 
 /// A C2SP tlog-tiles hash tile `tile/<L>/<N>[.p/<W>]` or entry bundle
