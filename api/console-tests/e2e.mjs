@@ -17,7 +17,11 @@
 // department's token sees its own cases and pages only. With --signed S,
 // step S carries its department's signature, checked ✓ in the browser
 // (the others are unsigned); and with --witness-key, once the log grows past
-// the cosigned checkpoint, the witness shows as not yet cosigned, not ✗.
+// the cosigned checkpoint, the case is verified against that older
+// checkpoint, the newest the witness cosigned (its size shown), and the log
+// health page shows the witness as not yet cosigned on the latest, not ✗.
+// A department's token reads the registry stream too, so its case's authors'
+// signatures are checked as well.
 // With --tampered V: the store was altered at version V of the case (and at
 // S, the signed step), and the browser must show ✗ on that step (and on S,
 // for its signature too).
@@ -321,21 +325,36 @@ try {
     expect(await page.evaluate(() => document.activeElement?.tagName === "A"), "Tab does not reach a link first");
     step("keyboard reaches the navigation");
 
-    // A checkpoint the witness has not seen: waiting, not a bad signature.
+    // A checkpoint the witness has not seen: the case is verified against
+    // the newest checkpoint it did cosign, and the latest shows it waiting.
     if (witnessKey) {
+      const witnessName = witnessKey.split("+")[0];
+      const cosignedList = await (await fetch(`${base}/v1/checkpoints?cosigned_by=${encodeURIComponent(witnessName)}&limit=1`)).json();
+      const cosignedSize = cosignedList.checkpoints?.[0]?.size;
+      expect(Number.isInteger(cosignedSize) && cosignedList.checkpoints[0].cosigned_by.includes(witnessName), `GET /v1/checkpoints: ${JSON.stringify(cosignedList)}`);
       const size = await growTheLog();
+      expect(size > cosignedSize, `the log did not grow past ${cosignedSize}`);
       await page.goto(timeline());
-      expect((await verification()) === "true", "a checkpoint not yet cosigned failed verification");
+      expect((await verification()) === "true", `a checkpoint not yet cosigned failed verification: ${await page.text("#verification")}`);
       const cosign = 'li[data-check="cosign"]';
-      expect((await page.attr(cosign, "data-ok")) === "null" && (await page.attr(cosign, "data-waiting")) === "true", `the cosignature check: ${await page.text(cosign)}`);
-      expect((await page.text(cosign)).includes(`尚未联署此检查点（树大小 ${size}）`), `the cosignature check: ${await page.text(cosign)}`);
+      const checkpoint = 'li[data-check="checkpoint"]';
+      expect((await page.attr(cosign, "data-ok")) === "true", `the cosignature check: ${await page.text(cosign)}`);
+      expect((await page.attr(checkpoint, "data-size")) === String(cosignedSize) && (await page.attr(checkpoint, "data-latest")) === String(size),
+        `the checkpoint check: ${await page.text(checkpoint)}`);
+      expect((await page.text(cosign)).includes(`按全部已固定见证人都已联署的最新检查点（树大小 ${cosignedSize}）验证`), `the cosignature check: ${await page.text(cosign)}`);
+      expect((await page.text(cosign)).includes(`${witnessName} 尚未联署最新检查点（树大小 ${size}）`), `the cosignature check: ${await page.text(cosign)}`);
+      expect((await page.text("#verify-status")).includes(`树大小 ${cosignedSize}`), `the line: ${await page.text("#verify-status")}`);
+      expect((await page.count('td.verify[data-ok="true"]')) === steps, "not every step verified against the older checkpoint");
       await page.scrollIntoView("#verification");
-      await shot("13-not-yet-cosigned");
+      await shot("13-older-cosigned-checkpoint");
+      step(`the witness has not yet cosigned the checkpoint of size ${size}: the case verified against size ${cosignedSize}, which it cosigned`);
       await page.goto(`${base}/console/#/health`);
       await page.waitFor("#cosignatures");
       const waitingRow = await page.text('#cosignatures tr[data-waiting="true"]');
-      expect(waitingRow?.includes(witnessKey.split("+")[0]) && waitingRow.includes(String(size)), `the health page: ${await page.text("#cosignatures")}`);
-      step(`the witness has not yet cosigned the checkpoint of size ${size}: waiting, not ✗ (timeline and log health)`);
+      expect(waitingRow?.includes(witnessName) && waitingRow.includes(String(size)), `the health page: ${await page.text("#cosignatures")}`);
+      await page.waitFor("#newest-cosigned");
+      expect((await page.attr("#newest-cosigned", "data-size")) === String(cosignedSize), `the health page: ${await page.text("#cosignatures")}`);
+      step(`log health: not yet cosigned (size ${size}), not ✗; the newest checkpoint cosigned by all pinned witnesses is size ${cosignedSize}`);
       await page.goto(`${base}/console/#/cases`);
       await page.waitFor("#cases-table");
     }
@@ -379,16 +398,19 @@ try {
       await page.goto(`${base}/console/#/complaints`);
       await page.waitFor("main p.error");
       step(`department ${deptName}: own cases (${depts.length}) and work log only`);
-      // Its own case verifies; the registry stream is not the department's
-      // to read, so authors' signatures are shown as not checked, not ✗.
+      // Its own case verifies, authors' signatures included: the registry
+      // stream (public in the tiles) is every role's to read.
       await page.goto(timeline());
-      expect((await verification()) === "true", "the department's own case did not verify");
+      expect((await verification()) === "true", `the department's own case did not verify: ${await page.text("#verification")}`);
       for (const c of ["registry", "signatures"]) {
-        expect((await page.attr(`li[data-check="${c}"]`, "data-ok")) === "null", `${c} for a department: ${await page.text(`li[data-check="${c}"]`)}`);
+        expect((await page.attr(`li[data-check="${c}"]`, "data-ok")) === "true", `${c} for a department: ${await page.text(`li[data-check="${c}"]`)}`);
       }
-      expect((await page.text("#verify-status")).includes("未验证作者签名"), "the line does not say signatures were not checked");
+      if (signedStep !== undefined) {
+        expect((await page.attr(`td.verify[data-version="${signedStep}"]`, "data-sig")) === "valid", "the signed step is not ✓ for its department");
+        expect((await page.text("#verify-status")).includes("1 个已签名步骤的 Ed25519 作者签名"), "the line does not say the signature was checked");
+      }
       await shot("16-department-timeline");
-      step("department: its case verified; authors' signatures not checked (no registry access)");
+      step("department: its case verified, authors' signatures too (the registry stream is readable by every role)");
     }
   }
   expect(problems.length === 0, problems.join("\n"));

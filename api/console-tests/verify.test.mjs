@@ -3,7 +3,8 @@
 // signature and leaf hash, and the evidence bundle kept in
 // ledger/tests/vectors (a signed, witness-cosigned checkpoint, entries and
 // their RFC 9162 inclusion proofs, a registry with two department keys, one
-// revoked after it signed, and events signed by both). Node's Web Crypto is
+// revoked after it signed, and events signed by both); and the choice of the
+// checkpoint to verify against, on notes signed here. Node's Web Crypto is
 // the browser's API. Run by tools/tests/console.rs:
 //
 //   node verify.test.mjs
@@ -16,6 +17,7 @@ import {
   leafHash, hex, fromBase64, rootFromInclusionProof, tileIndexPath, bundlePath, parseBundle,
   parseNote, parseCheckpoint, parseVerifierKey, verifyNoteSignature, verifyCosignature,
   jcs, parseEntry, signingMessage, keyIdOf, timeKey, KeyRegistry, verifyAuthor, verifyAuthors,
+  chooseCheckpoint, witnessCosignatures,
 } from "../console/verify.js";
 
 const read = (p) => fs.readFileSync(new URL(p, import.meta.url), "utf8");
@@ -246,6 +248,113 @@ try {
     await assert.rejects(keys.apply(wrongId), /does not match its public key/);
     await assert.rejects(keys.apply({ ...registration.event, payload: { ...registration.event.payload, extra: 1 } }), /unknown member/);
     await assert.rejects(keys.apply({ type: "key.revoked", recorded_at: "2026-01-01T00:00:00Z", payload: { key: "ed25519:0000000000000000" } }), /never registered/);
+  });
+
+  // Signed notes made here with Node's Web Crypto: a ledger key (C2SP
+  // signed-note, type 0x01) and two witness keys (tlog-cosignature, 0x04).
+  const b64 = (bytes) => Buffer.from(bytes).toString("base64");
+  const cat = (...parts) => Uint8Array.from(parts.flatMap((p) => Array.from(p)));
+  async function noteKey(name, type) {
+    const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]);
+    const typed = cat([type], new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey)));
+    const keyHash = new Uint8Array(await crypto.subtle.digest("SHA-256", cat(enc.encode(`${name}\n`), typed))).subarray(0, 4);
+    const sign = async (message) => new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, pair.privateKey, enc.encode(message)));
+    return { name, keyHash, sign, vkey: `${name}+${hex(keyHash)}+${b64(typed)}` };
+  }
+  const origin = "test.example/ledger";
+  const ledgerKey = await noteKey(origin, 0x01);
+  const otherLedger = await noteKey(origin, 0x01);
+  const w1 = await noteKey("supervision.example/w1", 0x04);
+  const w2 = await noteKey("inspection.example/w2", 0x04);
+  const line = (key, body) => `\u2014 ${key.name} ${b64(cat(key.keyHash, body))}\n`;
+  /** A checkpoint note of `size` by `by`, cosigned by `cosigners`. */
+  async function checkpointNote(size, { by = ledgerKey, cosigners = [], from = origin } = {}) {
+    const text = `${from}\n${size}\n${b64(new Uint8Array(32).fill(size % 256))}\n`;
+    let note = `${text}\n${line(by, await by.sign(text))}`;
+    for (const w of cosigners) {
+      const time = 1_790_000_000 + size;
+      const t8 = new Uint8Array(8);
+      new DataView(t8.buffer).setBigUint64(0, BigInt(time));
+      note += line(w, cat(t8, await w.sign(`cosignature/v1\ntime ${time}\n${text}`)));
+    }
+    return note;
+  }
+  const pinnedWitnesses = [w1.vkey, w2.vkey];
+  /** `older` for chooseCheckpoint: answers `text`, recording the names asked for. */
+  const serving = (text) => {
+    const f = async (names) => {
+      f.asked.push(names);
+      return text;
+    };
+    f.asked = [];
+    return f;
+  };
+
+  await check("checkpoint choice: the latest when every pinned witness cosigned it", async () => {
+    const older = serving(await checkpointNote(10, { cosigners: [w1, w2] }));
+    const c = await chooseCheckpoint(await checkpointNote(12, { cosigners: [w1, w2] }), ledgerKey.vkey, pinnedWitnesses, 5, older);
+    assert.equal(c.cp.size, 12);
+    assert.equal(c.signed, true);
+    assert.equal(c.newer, null);
+    assert.deepEqual(c.witnesses.map((w) => [w.name, w.time !== null, w.absent]), [[w1.name, true, false], [w2.name, true, false]]);
+    assert.equal(older.asked.length, 0, "no older checkpoint asked for");
+  });
+
+  await check("checkpoint choice: the newest all pinned witnesses cosigned, when one has not cosigned the latest", async () => {
+    const older = serving(await checkpointNote(10, { cosigners: [w2, w1] }));
+    const c = await chooseCheckpoint(await checkpointNote(12, { cosigners: [w1] }), ledgerKey.vkey, pinnedWitnesses, 10, older);
+    assert.deepEqual(older.asked, [[w1.name, w2.name]]);
+    assert.equal(c.cp.size, 10);
+    assert.equal(c.signed, true);
+    assert.deepEqual(c.newer, { size: 12, waiting: [w2.name] });
+    assert.ok(c.witnesses.every((w) => w.time !== null && !w.absent));
+    // No witness pinned: nothing to wait for.
+    const none = await chooseCheckpoint(await checkpointNote(12), ledgerKey.vkey, [], 10, older);
+    assert.equal(none.cp.size, 12);
+  });
+
+  await check("checkpoint choice: the latest, waiting, when no older checkpoint will do", async () => {
+    const latest = await checkpointNote(12, { cosigners: [w1] });
+    const waitingOn = async (olderText, { needed = 10, key = ledgerKey.vkey, note = latest } = {}) => {
+      const c = await chooseCheckpoint(note, key, pinnedWitnesses, needed, serving(olderText));
+      assert.equal(c.newer, null);
+      assert.equal(c.cp.size, 12);
+      return c;
+    };
+    // None; one that does not hold the case's entries; one not smaller.
+    let c = await waitingOn(null);
+    assert.deepEqual(c.witnesses.map((w) => w.absent), [false, true]);
+    await waitingOn(await checkpointNote(10, { cosigners: [w1, w2] }), { needed: 11 });
+    await waitingOn(await checkpointNote(12, { cosigners: [w1, w2] }));
+    // Signed by another key, or of another log.
+    await waitingOn(await checkpointNote(10, { by: otherLedger, cosigners: [w1, w2] }));
+    await waitingOn(await checkpointNote(10, { from: "other.example/log", cosigners: [w1, w2] }));
+    // Not cosigned by every pinned witness; a cosignature altered.
+    await waitingOn(await checkpointNote(10, { cosigners: [w1] }));
+    const good = await checkpointNote(10, { cosigners: [w1, w2] });
+    const lines = good.split("\n");
+    const last = fromBase64(lines.at(-2).split(" ")[2]);
+    last[last.length - 1] ^= 1;
+    lines[lines.length - 2] = `\u2014 ${w2.name} ${b64(last)}`;
+    await waitingOn(lines.join("\n"));
+    await waitingOn("not a note");
+    // The latest not signed by the pinned key: no older one is looked for.
+    const older = serving(good);
+    c = await chooseCheckpoint(latest, otherLedger.vkey, pinnedWitnesses, 10, older);
+    assert.equal(c.signed, false);
+    assert.equal(older.asked.length, 0);
+  });
+
+  await check("checkpoint choice: a bad cosignature on the latest is shown, not passed over", async () => {
+    const latest = await checkpointNote(12, { cosigners: [w1] });
+    // w2's name and key hash on a line that does not verify.
+    const forged = latest + line(w2, new Uint8Array(72));
+    const older = serving(await checkpointNote(10, { cosigners: [w1, w2] }));
+    const c = await chooseCheckpoint(forged, ledgerKey.vkey, pinnedWitnesses, 10, older);
+    assert.equal(c.cp.size, 12);
+    assert.equal(older.asked.length, 0);
+    const ws = await witnessCosignatures(c.note, pinnedWitnesses);
+    assert.deepEqual(ws.map((w) => [w.time !== null, w.absent]), [[true, false], [false, false]]);
   });
 
   console.log("VERIFY PASS");

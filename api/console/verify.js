@@ -1,8 +1,10 @@
 // Verification in the browser, with Web Crypto only: nothing here takes
 // the server's word for a hash, a root or a signature.
 //
-// - Entry bytes come from C2SP tlog-tiles entry bundles, verbatim (never
-//   re-serialised here).
+// - Entry bytes come from C2SP tlog-tiles entry bundles, verbatim: every
+//   hash is over the bytes as served. They are re-serialised (RFC 8785)
+//   only to check that they are canonical and to build an author's signed
+//   message.
 // - Leaf hash: SHA-256(0x00 || entry) (RFC 6962 §2.1, RFC 9162 §2.1.1).
 // - Inclusion: the RFC 9162 §2.1.3.2 algorithm, up to the root of the
 //   checkpoint whose signature was verified.
@@ -10,7 +12,10 @@
 //   the ledger key the user pinned (localStorage), not the one the server
 //   announces today.
 // - Witnesses: C2SP tlog-cosignature (`cosignature/v1`, type 0x04) under
-//   pinned witness keys.
+//   pinned witness keys. When a pinned witness has not yet cosigned the
+//   latest checkpoint, the case is verified against the newest checkpoint
+//   that every pinned witness did cosign (`GET /v1/checkpoints`), if it
+//   covers the case's entries; its size is shown.
 // - Chain: SPEC.md §6, each `prev` is the previous event's leaf hash.
 // - Entries: SPEC.md §2, each is byte for byte the RFC 8785 (JCS) form of
 //   what it parses to.
@@ -417,6 +422,104 @@ export function savePins(p) {
 
 // --- one stream, end to end ---
 
+// --- which checkpoint to verify against ---
+
+/** The pinned witnesses' cosignatures on a parsed note: one
+ *  `{key, name, time, absent}` per pinned key text; `time` is the witness's
+ *  time of a valid cosignature (else null), `absent` that the note has no
+ *  line by that name and key hash (not cosigned yet, not a bad one). */
+export async function witnessCosignatures(note, witnessKeys) {
+  const out = [];
+  for (const w of witnessKeys) {
+    let time = null;
+    let present = false;
+    try {
+      const wkey = await parseVerifierKey(w);
+      present = note.signatures.some((s) => s.name === wkey.name && equal(s.keyHash, wkey.keyHash));
+      time = await verifyCosignature(note, wkey);
+    } catch {
+      time = null;
+    }
+    out.push({ key: w, name: w.split("+")[0], time, absent: !present });
+  }
+  return out;
+}
+
+/** The note text of the newest checkpoint that every witness named has
+ *  cosigned, from `GET /v1/checkpoints` (public), or null when there is
+ *  none or the server does not say. */
+export async function newestCosigned(names) {
+  const q = new URLSearchParams();
+  for (const n of names) q.append("cosigned_by", n);
+  q.set("limit", "1");
+  try {
+    const list = await get(`/v1/checkpoints?${q}`, { auth: false });
+    return typeof list?.checkpoints?.[0]?.checkpoint === "string" ? list.checkpoints[0].checkpoint : null;
+  } catch (e) {
+    if (e instanceof ApiError) return null;
+    throw e;
+  }
+}
+
+/**
+ * The checkpoint to verify against. The latest (`latestText`, a signed note
+ * with its cosignature lines), unless it is signed by the pinned ledger key
+ * and some pinned witness has no line on it (and none has a bad one): then
+ * the newest checkpoint that every pinned witness cosigned
+ * (`older(names)` answers its note text, or null) when that one is of the
+ * same log, signed by the pinned ledger key, carries a valid cosignature by
+ * every pinned witness, is smaller than the latest and holds the first
+ * `needed` entries. Anything else about it leaves the latest in place, with
+ * its witnesses shown as not yet cosigned.
+ *
+ * Answers `{note, cp, signed, witnesses, newer}`: `newer` is null, or
+ * `{size, waiting: [names]}` for the latest checkpoint not used.
+ */
+export async function chooseCheckpoint(latestText, ledgerKey, witnessKeys, needed, older) {
+  let vkey = null;
+  try {
+    vkey = ledgerKey ? await parseVerifierKey(ledgerKey) : null;
+  } catch {
+    vkey = null;
+  }
+  const isSigned = async (note, cp) => {
+    try {
+      return vkey !== null && vkey.name === cp.origin && (await verifyNoteSignature(note, vkey));
+    } catch {
+      return false;
+    }
+  };
+  const note = parseNote(latestText);
+  const cp = parseCheckpoint(note.text);
+  const signed = await isSigned(note, cp);
+  const witnesses = await witnessCosignatures(note, witnessKeys);
+  const latest = { note, cp, signed, witnesses, newer: null };
+  const waiting = witnesses.filter((w) => w.absent);
+  if (!signed || !waiting.length || witnesses.some((w) => w.time === null && !w.absent)) return latest;
+  const names = [];
+  for (const w of witnessKeys) {
+    try {
+      names.push((await parseVerifierKey(w)).name);
+    } catch {
+      return latest; // an unreadable pinned key: nothing can carry its cosignature
+    }
+  }
+  const text = await older(names);
+  if (typeof text !== "string") return latest;
+  let other;
+  try {
+    const n = parseNote(text);
+    other = { note: n, cp: parseCheckpoint(n.text) };
+  } catch {
+    return latest;
+  }
+  if (other.cp.origin !== cp.origin || other.cp.size >= cp.size || other.cp.size < needed) return latest;
+  if (!(await isSigned(other.note, other.cp))) return latest;
+  const otherWitnesses = await witnessCosignatures(other.note, witnessKeys);
+  if (otherWitnesses.some((w) => w.time === null)) return latest;
+  return { ...other, signed: true, witnesses: otherWitnesses, newer: { size: cp.size, waiting: waiting.map((w) => w.name) } };
+}
+
 /** A check's outcome: `ok` true (✓), false (✗) or null (not applicable,
  *  or not yet: a pinned witness that has not cosigned this checkpoint). */
 function check(id, ok, detail) {
@@ -505,12 +608,15 @@ async function checkEntries(stream, listed, cp, entryAt) {
 
 /**
  * Verifies the stream's events from version 0 through `throughVersion`
- * against the log's latest checkpoint. `shown` maps event ids to what the
+ * against the log's latest checkpoint (or the newest all pinned witnesses
+ * cosigned: `chooseCheckpoint`). `shown` maps event ids to what the
  * page shows of them ({type, occurred_at, recorded_at, department,
  * officer}), which must match the entries.
  *
  * Answers {checks: [...], events: Map(event id → {version, ok, problems,
- * signature: {status, key}}), size, entries, witnesses, signatures}.
+ * signature: {status, key}}), size (of the checkpoint used), newer (null,
+ * or the latest checkpoint not used: {size, waiting}), entries, witnesses,
+ * signatures}.
  */
 export async function verifyStream(stream, throughVersion, shown) {
   const checks = [];
@@ -527,35 +633,18 @@ export async function verifyStream(stream, throughVersion, shown) {
   } else {
     checks.push(check("key", true, { key: keyText }));
   }
-  // 2. The checkpoint, signed by the pinned key.
+  // 2. The checkpoint, signed by the pinned key: the latest, or the newest
+  //    that every pinned witness cosigned when one has not yet cosigned the
+  //    latest (and that one holds the stream's listed events).
+  const events = await listStream(stream, (e) => e.event.version <= throughVersion);
+  const needed = Math.max(0, ...events.map((e) => e.log_index + 1));
   const noteText = await get("/checkpoint", { as: "text", auth: false });
-  const note = parseNote(noteText);
-  const cp = parseCheckpoint(note.text);
-  let signed = false;
-  try {
-    const vkey = await parseVerifierKey(keyText);
-    signed = vkey.name === cp.origin && (await verifyNoteSignature(note, vkey));
-  } catch {
-    signed = false;
-  }
-  checks.push(check("checkpoint", signed, { size: cp.size, origin: cp.origin }));
+  const { note, cp, signed, witnesses, newer } = await chooseCheckpoint(noteText, keyText, pinned.witnesses, needed, newestCosigned);
+  checks.push(check("checkpoint", signed, { size: cp.size, origin: cp.origin, latest: newer?.size ?? null }));
   // 3. Cosignatures by pinned witnesses. A witness with no line on this
   //    checkpoint has not cosigned it yet (witnesses cosign a new checkpoint
   //    when they next see it): shown as such, not as a bad signature; a
   //    line by its name and key hash that does not verify is a failure.
-  const witnesses = [];
-  for (const w of pinned.witnesses) {
-    let time = null;
-    let present = false;
-    try {
-      const wkey = await parseVerifierKey(w);
-      present = note.signatures.some((s) => s.name === wkey.name && equal(s.keyHash, wkey.keyHash));
-      time = await verifyCosignature(note, wkey);
-    } catch {
-      time = null;
-    }
-    witnesses.push({ key: w, name: w.split("+")[0], time, absent: !present });
-  }
   const cosigned = witnesses.filter((w) => w.time !== null).length;
   const badCosign = witnesses.some((w) => w.time === null && !w.absent);
   const waiting = witnesses.filter((w) => w.absent);
@@ -566,11 +655,11 @@ export async function verifyStream(stream, throughVersion, shown) {
       waiting: waiting.map((w) => w.name),
       size: cp.size,
       lines: note.signatures.length - 1,
+      newer,
     }),
   );
   // 4. The stream's events and the registry's before them, their entries
   //    from the tiles of this checkpoint.
-  const events = await listStream(stream, (e) => e.event.version <= throughVersion);
   const lastIndex = Math.min(cp.size, Math.max(0, ...events.map((e) => e.log_index + 1)));
   const registry = events.length ? await listRegistry(lastIndex) : [];
   const bundles = new Map();
@@ -653,5 +742,5 @@ export async function verifyStream(stream, throughVersion, shown) {
       forbidden: reg === null,
     }),
   );
-  return { checks, events: results, size: cp.size, entries: n, witnesses, signatures: { ...tally, forbidden: reg === null } };
+  return { checks, events: results, size: cp.size, newer, entries: n, witnesses, signatures: { ...tally, forbidden: reg === null } };
 }

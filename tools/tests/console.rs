@@ -8,8 +8,11 @@
 //! public status page from its QR link, and visits the dashboards, work
 //! logs and log health. One step of the case is a note signed by a key
 //! registered for its department, and the browser checks that author
-//! signature too; once the log has grown past the checkpoint the witness
-//! cosigned, the browser says the witness has not yet cosigned (not ✗).
+//! signature too, also under a department's token (every role reads the
+//! `registry` stream); once the log has grown past the checkpoint the
+//! witness cosigned, the browser verifies the case against that checkpoint
+//! (`GET /v1/checkpoints?cosigned_by=…`, its size shown) and log health says
+//! the witness has not yet cosigned the latest (not ✗).
 //! Then the server is stopped, one byte of one of the case's entries and one
 //! of the signed note are changed in `DIR/ledger.sqlite`, the server is
 //! started again, and the browser must mark those steps ✗, the note's for
@@ -465,6 +468,8 @@ async fn verifies_a_case_and_shows_a_tampered_step(browser: Browser) {
         "{out}"
     );
     assert!(out.contains("not yet cosigned"), "{out}");
+    assert!(out.contains("the case verified against size"), "{out}");
+    assert!(out.contains("authors' signatures too"), "{out}");
     assert!(out.contains("own cases"), "{out}");
     assert!(out.contains("public status page from the QR link"), "{out}");
     server.stop();

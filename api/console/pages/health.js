@@ -1,8 +1,9 @@
 // Log health: size, the latest checkpoint (its signature checked here
 // against the pinned ledger key), the age of the newest entry it covers,
 // witness cosignatures (each checked against pinned witness keys; a pinned
-// witness with none on this checkpoint shown as not yet cosigned), and the
-// pinned keys themselves, editable.
+// witness with none on this checkpoint shown as not yet cosigned, with the
+// newest checkpoint that every pinned witness has cosigned, checked here
+// too), and the pinned keys themselves, editable.
 
 import { get } from "../api.js";
 import { h, mark, chinaTime } from "../dom.js";
@@ -10,6 +11,7 @@ import { t } from "../i18n.js";
 import {
   BUNDLE_WIDTH, bundlePath, parseBundle, parseNote, parseCheckpoint, parseVerifierKey,
   verifyNoteSignature, verifyCosignature, cosignatureTime, pins, savePins, hex,
+  chooseCheckpoint, newestCosigned,
 } from "../verify.js";
 
 function ago(ms) {
@@ -69,6 +71,14 @@ export async function healthPage(main) {
       cosigs.push({ name: k.name, keyHash: hex(k.keyHash), time: null, valid: null, waiting: true });
     }
   }
+  // While some pinned witness is waiting: the newest checkpoint they all
+  // cosigned, its ledger signature and every cosignature checked here (the
+  // one a case's timeline is then verified against).
+  let older = null;
+  if (cosigs.some((c) => c.waiting) && pinned.ledger) {
+    const chosen = await chooseCheckpoint(log.checkpoint, pinned.ledger, pinned.witnesses, 0, newestCosigned);
+    older = chosen.newer ? chosen.cp.size : null;
+  }
   main.append(
     h("h2", null, t("health")),
     h("dl", { class: "facts card", id: "log-health" },
@@ -88,7 +98,8 @@ export async function healthPage(main) {
               h("td", null, c.waiting ? h("span", { class: "pending" }, "…") : mark(c.valid)), h("td", null, c.name), h("td", null, h("code", null, c.keyHash)),
               h("td", null, c.waiting ? t("cosign_waiting", c.name, cp.size)
                 : c.time !== null ? `${chinaTime(new Date(c.time * 1000).toISOString())} (${ago(c.time * 1000)})` : "—")))))
-        : h("p", null, t("no_cosignatures"))),
+        : h("p", null, t("no_cosignatures")),
+      older !== null ? h("p", { id: "newest-cosigned", "data-size": String(older) }, mark(true), " ", t("newest_cosigned", older)) : null),
     pinForm(),
     h("p", null, h("a", { href: "/status", id: "status-page-link" }, t("status_link"))),
   );

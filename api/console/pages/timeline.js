@@ -208,10 +208,14 @@ function renderChecks(box, result) {
       case "key":
         return d.changed ? t("check_key_changed", d.key, d.announced) : d.firstUse ? t("check_key_pinned_now", d.key) : t("check_key_same", d.key);
       case "checkpoint":
-        return `${d.origin} · ${d.size}`;
+        return `${d.origin} · ${d.size}${d.latest !== null ? " " + t("checkpoint_older", d.latest) : ""}`;
       case "cosign":
         if (!d.pinned) return t("verify_no_witnesses");
-        return [t("n_of_m", d.valid, d.pinned), ...d.waiting.map((w) => t("cosign_waiting", w, d.size))].join("；");
+        return [
+          t("n_of_m", d.valid, d.pinned),
+          ...d.waiting.map((w) => t("cosign_waiting", w, d.size)),
+          ...(d.newer ? [t("cosign_older", d.size, d.newer.size, d.newer.waiting.join(", "))] : []),
+        ].join("；");
       case "registry":
         if (d.forbidden) return t("registry_forbidden");
         return d.broken ? t("registry_broken", d.broken.version, d.broken.reason) : t("n_of_m", d.done, d.of);
@@ -229,6 +233,7 @@ function renderChecks(box, result) {
   const cosigned = result.witnesses.filter((w) => w.time !== null).length;
   const witnessText = !result.witnesses.length ? t("verify_no_witnesses")
     : result.witnesses.some((w) => w.absent) ? t("verify_witnesses_waiting", cosigned, result.witnesses.length, result.size)
+    : result.newer ? t("verify_witnesses_older", cosigned, result.size, result.newer.size)
     : t("verify_witnesses", cosigned);
   const s = result.signatures;
   const signatureText = s.forbidden ? t("verify_signatures_forbidden") : s.signed ? t("verify_signatures", s.signed) : t("verify_no_signed");
@@ -239,6 +244,9 @@ function renderChecks(box, result) {
       h("li", {
         "data-check": c.id, "data-ok": String(c.ok),
         "data-waiting": c.id === "cosign" && c.detail.waiting?.length ? "true" : null,
+        // The checkpoint verified against, and the newer one not used.
+        "data-size": c.id === "checkpoint" ? String(c.detail.size) : null,
+        "data-latest": c.id === "checkpoint" && c.detail.latest !== null ? String(c.detail.latest) : null,
         class: c.id === "key" && c.ok === false ? "loud" : null,
       }, c.id === "cosign" && c.detail.waiting?.length && c.ok === null ? h("span", { class: "pending" }, "…") : mark(c.ok),
         " ", h("strong", null, t(names[c.id])), " — ", detail(c)))));
