@@ -160,11 +160,12 @@ pub struct CheckpointQuery {
     /// A witness name, as in its verifier key and cosignature lines;
     /// repeatable. Only checkpoints that every named witness cosigned.
     /// Absent: checkpoints with at least one cosignature.
-    #[param(style = Form, explode)]
+    #[param(style = Form, explode, required = false)]
     pub cosigned_by: Vec<String>,
     /// Only checkpoints of a tree size below this one (to page back).
     pub before: Option<u64>,
     /// At most this many, 1 to 100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
 }
 
