@@ -45,7 +45,8 @@ pub const ADMIN_DEPARTMENT: &str = "ledger-admin";
 pub enum Role {
     /// Everything, including the `/v1/admin` endpoints.
     Admin,
-    /// Appends to and reads its own department's case streams.
+    /// Appends to and reads its own department's case streams (and, like
+    /// every role, reads the public `registry` stream).
     Department,
     /// Reads everything (each read of a case is recorded).
     Inspector,
