@@ -18,7 +18,7 @@
 //! one-process run wrote (entry bytes, ids, streams, leaf hashes) inserted
 //! by one writer into a table with the `events` table's keys, one
 //! multi-row `INSERT … SELECT unnest(…)` committed (durably) per batch of
-//! the group size that run reached. Group sizes are counted by the
+//! the group size that run reached, best of three copies. Group sizes are counted by the
 //! database (`log_head` updates, read once the processes have exited).
 //! The scratch databases are dropped at the end.
 //!
@@ -550,16 +550,29 @@ async fn log_head_updates(url: &str) -> anyhow::Result<u64> {
     Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
 }
 
-/// Copies the rows of `events` into a table with the same keys, `batch`
-/// rows per durable single-statement transaction, from one connection;
-/// rows per second.
+/// Copies the rows of `events` into a fresh table with the same keys,
+/// `batch` rows per durable single-statement transaction, from one
+/// connection; rows per second, the best of [`RAW_RUNS`] copies (the
+/// ceiling is what the server can do, not what it did once while still
+/// flushing the run before).
 async fn raw_inserts(url: &str, batch: usize) -> anyhow::Result<f64> {
+    let mut best: f64 = 0.0;
+    for run in 0..RAW_RUNS {
+        best = best.max(raw_insert_run(url, batch, run).await?);
+    }
+    Ok(best)
+}
+
+/// Copies of the rows timed for the raw ceiling.
+const RAW_RUNS: usize = 3;
+
+async fn raw_insert_run(url: &str, batch: usize, run: usize) -> anyhow::Result<f64> {
     let client = pg_connect(url).await?;
     client
-        .batch_execute(
+        .batch_execute(&format!(
             "SET synchronous_commit TO on;
-             CREATE TABLE raw_events (LIKE events INCLUDING ALL);",
-        )
+             CREATE TABLE raw_events_{run} (LIKE events INCLUDING ALL);"
+        ))
         .await?;
     let rows = client
         .query(
@@ -568,11 +581,11 @@ async fn raw_inserts(url: &str, batch: usize) -> anyhow::Result<f64> {
         )
         .await?;
     let insert = client
-        .prepare(
-            "INSERT INTO raw_events(idx, id, stream, version, leaf, entry)
+        .prepare(&format!(
+            "INSERT INTO raw_events_{run}(idx, id, stream, version, leaf, entry)
              SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::bigint[],
-                                  $5::bytea[], $6::bytea[])",
-        )
+                                  $5::bytea[], $6::bytea[])"
+        ))
         .await?;
     // Columns built before the clock starts, as the sequencer has them.
     let batches: Vec<_> = rows
