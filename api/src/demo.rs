@@ -9,8 +9,12 @@
 //! one request per stream, `no_stream` / exact expected versions, all at
 //! once so that group commit takes them in one transaction. Steps of today
 //! that lie after now are left out. The departments are registered first
-//! (`department.registered`, as the admin endpoint does). The events are
-//! unsigned, which the ledger accepts.
+//! (`department.registered`, as the admin endpoint does), each with an
+//! Ed25519 key made for this load (`key.registered`), and every event a
+//! registered department records is signed with its department's key, as a
+//! department's own client would sign it. The private keys live only in
+//! memory while the demo loads: afterwards nobody can sign as a demo
+//! department with them (register a new key to append as one).
 //!
 //! Loading twice adds nothing: a log with a `catalog` stream already has
 //! the demo (or a real catalogue, which the demo must not mix with). A log
@@ -26,8 +30,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use ed25519_dalek::SigningKey;
+use ledger::keys::{KEY_REGISTERED, KeyRegistration, PublicKey};
 use ledger::{
-    Actor, ActorId, AppendRequest, EventType, ExpectedVersion, LogIndex, ManualClock,
+    Actor, ActorId, AppendRequest, EventType, ExpectedVersion, KeyId, LogIndex, ManualClock,
     ProposedEvent, Store, StreamId, StreamVersion, Timestamp,
 };
 use projections::calendar::local_date;
@@ -135,7 +141,8 @@ pub async fn load_demo(
         next_version.insert(registry.clone(), v.0 + 1);
     }
     clock.set(first);
-    let registrations = registrations(&data, first)?;
+    let keys = DemoKeys::generate(&data)?;
+    let registrations = registrations(&data, &keys, first)?;
     let mut appended = registrations.len();
     append_step(store, &mut next_version, vec![(registry, registrations)]).await?;
 
@@ -151,7 +158,7 @@ pub async fn load_demo(
         clock.set(at);
         let mut by_stream: Vec<(StreamId, Vec<ProposedEvent>)> = Vec::new();
         for e in step {
-            let proposed = proposed(e);
+            let proposed = keys.sign(proposed(e))?;
             match by_stream.iter_mut().find(|(s, _)| *s == e.stream) {
                 Some((_, list)) => list.push(proposed),
                 None => by_stream.push((e.stream.clone(), vec![proposed])),
@@ -204,22 +211,72 @@ async fn refuse_a_later_log(
     }
 }
 
-/// The departments' registrations, as the admin endpoint writes them.
-fn registrations(data: &DemoData, at: DateTime<Utc>) -> Result<Vec<ProposedEvent>, ledger::Error> {
+/// One signing key per demo department, for the length of one load.
+struct DemoKeys {
+    by_department: HashMap<ActorId, (KeyId, SigningKey)>,
+}
+
+impl DemoKeys {
+    fn generate(data: &DemoData) -> Result<DemoKeys, ledger::Error> {
+        let by_department = data
+            .departments
+            .iter()
+            .map(|d| {
+                let signing = SigningKey::generate(&mut rand::rng());
+                let key = KeyId::derive(&PublicKey::Ed25519(signing.verifying_key()));
+                Ok((ActorId::new(d.id)?, (key, signing)))
+            })
+            .collect::<Result<_, ledger::Error>>()?;
+        Ok(DemoKeys { by_department })
+    }
+
+    /// The event signed with its department's key; as it was if its
+    /// department has none (an event the administrator records).
+    fn sign(&self, event: ProposedEvent) -> Result<ProposedEvent, ledger::Error> {
+        match self.by_department.get(&event.actor.department) {
+            Some((key, signing)) => event.sign_ed25519(key.clone(), signing),
+            None => Ok(event),
+        }
+    }
+}
+
+/// The departments' registrations and their keys', as the admin endpoints
+/// write them; each key is valid from the demo's first moment.
+fn registrations(
+    data: &DemoData,
+    keys: &DemoKeys,
+    at: DateTime<Utc>,
+) -> Result<Vec<ProposedEvent>, ledger::Error> {
     let actor = admin_actor(Some(ActorId::new(LOADER)?));
-    data.departments
-        .iter()
-        .map(|d| {
-            let payload = json!({"department": d.id, "name": d.name});
-            Ok(ProposedEvent::new(
-                StreamId::registry(),
-                EventType::new(DEPARTMENT_REGISTERED)?,
-                Timestamp::from_datetime(at),
-                actor.clone(),
-                payload.as_object().cloned().unwrap_or_default(),
-            ))
-        })
-        .collect()
+    let registry = |event_type: &str, payload: serde_json::Map<String, serde_json::Value>| {
+        Ok(ProposedEvent::new(
+            StreamId::registry(),
+            EventType::new(event_type)?,
+            Timestamp::from_datetime(at),
+            actor.clone(),
+            payload,
+        ))
+    };
+    let mut events = Vec::with_capacity(2 * data.departments.len());
+    for d in &data.departments {
+        let payload = json!({"department": d.id, "name": d.name});
+        events.push(registry(
+            DEPARTMENT_REGISTERED,
+            payload.as_object().cloned().unwrap_or_default(),
+        )?);
+    }
+    for d in &data.departments {
+        let department = ActorId::new(d.id)?;
+        if let Some((_, signing)) = keys.by_department.get(&department) {
+            let registration = KeyRegistration::new(
+                &PublicKey::Ed25519(signing.verifying_key()),
+                department,
+                None,
+            );
+            events.push(registry(KEY_REGISTERED, registration.to_payload())?);
+        }
+    }
+    Ok(events)
 }
 
 fn proposed(e: &DemoEvent) -> ProposedEvent {
@@ -311,6 +368,31 @@ mod tests {
             })
             .count();
         assert!(prompt * 10 > log.len() * 8, "{prompt} of {}", log.len());
+        // Every department has a key, and every step a department recorded
+        // is signed with it: the audit checks each signature under the key
+        // the registry held at that step.
+        let keys = log
+            .iter()
+            .filter(|e| e.event.event_type.as_str() == KEY_REGISTERED)
+            .count();
+        let departments = log
+            .iter()
+            .filter(|e| e.event.event_type.as_str() == DEPARTMENT_REGISTERED)
+            .count();
+        assert_eq!(keys, departments);
+        let cases: Vec<_> = log
+            .iter()
+            .filter(|e| e.event.stream.as_str().starts_with("case-"))
+            .collect();
+        assert!(!cases.is_empty());
+        assert!(
+            cases.iter().all(|e| e.event.signature.is_some()),
+            "an unsigned case step"
+        );
+        let audit = ledger::audit::verify_store(&sqlite, &data.signer().verifier(), |_| {})
+            .await
+            .expect("reads");
+        assert!(audit.is_ok(), "{audit:?}");
         for case in DEMO_CASES {
             let v = store
                 .stream_version(&StreamId::new(case).expect("id"))
