@@ -1,5 +1,5 @@
 // One small page interface over two automation libraries, so that
-// scenario.mjs runs unchanged in both browsers:
+// e2e.mjs runs unchanged in both browsers:
 //
 // - Chromium (Debian's /usr/bin/chromium) through playwright-core over the
 //   DevTools protocol;
@@ -7,11 +7,12 @@
 //   WebDriver BiDi, which Firefox speaks natively (playwright-core drives
 //   only its own patched Firefox builds, not a distribution's).
 //
-// The adapters differ only where the libraries do: launching, navigating,
-// real mouse clicks and key presses, screenshots, print rendering, and the
-// page's events. Everything that reads or waits on the page is DOM code run
-// in the page, shared by both (`Page` below), so both browsers are asked
-// exactly the same questions.
+// The adapters differ only where the libraries do: launching, clicking,
+// waiting on a function, and print rendering. Navigation, key presses,
+// screenshots and the page's events are called the same way in both
+// libraries, and everything that reads or waits on the page is DOM code run
+// in the page: all of that is shared (`Page` below), so both browsers are
+// asked exactly the same questions.
 
 import fs from "node:fs";
 
@@ -30,8 +31,49 @@ function shownInPage(selector) {
   return !!el && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
 }
 
-/** What both adapters share: questions asked in the page with DOM code. */
+/** What both adapters share: the calls both libraries spell alike, and
+ *  questions asked in the page with DOM code. */
 class Page {
+  constructor(name, browser, page) {
+    this.name = name;
+    this.browser = browser;
+    this.page = page;
+  }
+
+  version() {
+    return this.browser.version();
+  }
+
+  on(kind, f) {
+    if (kind === "request") this.page.on("request", (r) => f(r.url()));
+    else if (kind === "pageerror") this.page.on("pageerror", (e) => f(e.message));
+    else if (kind === "console-error") this.page.on("console", (m) => m.type() === "error" && f(m.text()));
+  }
+
+  goto(url) {
+    return this.page.goto(url);
+  }
+
+  url() {
+    return this.page.url();
+  }
+
+  press(key) {
+    return this.page.keyboard.press(key);
+  }
+
+  evaluate(f, arg) {
+    return this.page.evaluate(f, arg);
+  }
+
+  screenshot(file) {
+    return this.page.screenshot({ path: file, fullPage: true });
+  }
+
+  close() {
+    return this.browser.close();
+  }
+
   /** Waits until `selector` matches an element that is shown. */
   async waitFor(selector, timeout = 30_000) {
     await this.waitForFunction(shownInPage, selector, timeout);
@@ -104,62 +146,21 @@ class ChromiumPage extends Page {
     const { chromium } = await import("playwright-core");
     const browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox"] });
     const context = await browser.newContext({ viewport: VIEWPORT, locale: "zh-CN" });
-    return new ChromiumPage(browser, await context.newPage());
-  }
-
-  constructor(browser, page) {
-    super();
-    this.name = "chromium";
-    this.browser = browser;
-    this.page = page;
-  }
-
-  version() {
-    return this.browser.version();
-  }
-
-  on(kind, f) {
-    if (kind === "request") this.page.on("request", (r) => f(r.url()));
-    else if (kind === "pageerror") this.page.on("pageerror", (e) => f(e.message));
-    else if (kind === "console-error") this.page.on("console", (m) => m.type() === "error" && f(m.text()));
-  }
-
-  goto(url) {
-    return this.page.goto(url);
-  }
-
-  url() {
-    return this.page.url();
+    return new ChromiumPage("chromium", browser, await context.newPage());
   }
 
   async click(selector) {
     await this.page.click(selector);
   }
 
-  press(key) {
-    return this.page.keyboard.press(key);
-  }
-
-  evaluate(f, arg) {
-    return this.page.evaluate(f, arg);
-  }
-
   async waitForFunction(f, arg, timeout = 30_000) {
     await this.page.waitForFunction(f, arg, { timeout, polling: POLL_MS });
-  }
-
-  screenshot(file) {
-    return this.page.screenshot({ path: file, fullPage: true });
   }
 
   /** Renders the page for print (`media: print`); true when it can. */
   async printMedia(on) {
     await this.page.emulateMedia({ media: on ? "print" : "screen" });
     return true;
-  }
-
-  close() {
-    return this.browser.close();
   }
 }
 
@@ -174,32 +175,7 @@ class FirefoxPage extends Page {
       defaultViewport: VIEWPORT,
       extraPrefsFirefox: { "intl.accept_languages": "zh-CN" },
     });
-    return new FirefoxPage(browser, await browser.newPage());
-  }
-
-  constructor(browser, page) {
-    super();
-    this.name = "firefox";
-    this.browser = browser;
-    this.page = page;
-  }
-
-  version() {
-    return this.browser.version();
-  }
-
-  on(kind, f) {
-    if (kind === "request") this.page.on("request", (r) => f(r.url()));
-    else if (kind === "pageerror") this.page.on("pageerror", (e) => f(e.message));
-    else if (kind === "console-error") this.page.on("console", (m) => m.type() === "error" && f(m.text()));
-  }
-
-  goto(url) {
-    return this.page.goto(url);
-  }
-
-  url() {
-    return this.page.url();
+    return new FirefoxPage("firefox", browser, await browser.newPage());
   }
 
   async click(selector) {
@@ -207,20 +183,8 @@ class FirefoxPage extends Page {
     await this.page.click(selector);
   }
 
-  press(key) {
-    return this.page.keyboard.press(key);
-  }
-
-  evaluate(f, arg) {
-    return this.page.evaluate(f, arg);
-  }
-
   async waitForFunction(f, arg, timeout = 30_000) {
     await this.page.waitForFunction(f, { timeout, polling: POLL_MS }, arg);
-  }
-
-  screenshot(file) {
-    return this.page.screenshot({ path: file, fullPage: true });
   }
 
   /** WebDriver BiDi has no media emulation: false, and `pdf` prints instead. */
@@ -233,10 +197,6 @@ class FirefoxPage extends Page {
     const bytes = await this.page.pdf({ format: "A4", printBackground: false });
     fs.writeFileSync(file, bytes);
     return bytes;
-  }
-
-  close() {
-    return this.browser.close();
   }
 }
 
