@@ -30,7 +30,9 @@ mod loopback;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use loopback::{Running, admin_post, admin_token, ledger, log_vkey, settled_size, stdout};
+use loopback::{
+    Running, admin_post, admin_token, enrol_witness, ledger, log_vkey, settled_size, stdout,
+};
 use serde_json::{Value, json};
 
 /// The stream version of the case whose entry is altered.
@@ -325,20 +327,7 @@ async fn cosign_once(base: &str, admin: &str, data: &Path, dir: &Path) -> String
         .as_str()
         .expect("vkey")
         .to_owned();
-    admin_post(
-        base,
-        admin,
-        "/v1/admin/witnesses",
-        json!({"verifier_key": vkey}),
-    )
-    .await;
-    let issued = admin_post(
-        base,
-        admin,
-        "/v1/admin/tokens",
-        json!({"role": "witness", "department": "supervision-office", "subject": "w1"}),
-    )
-    .await;
+    let token = enrol_witness(base, admin, &vkey).await;
     settled_size(base).await;
     let o = ledger(&[
         "witness",
@@ -353,7 +342,7 @@ async fn cosign_once(base: &str, admin: &str, data: &Path, dir: &Path) -> String
         "--pull",
         base,
         "--token",
-        issued["token"].as_str().expect("token"),
+        &token,
         "--once",
     ])
     .await;

@@ -26,7 +26,9 @@ use ledger::audit::verify_store;
 use ledger::note::NoteSigner;
 use ledger::{EventId, ProposedEvent, Store};
 use ledger_postgres::{PostgresConfig, PostgresStore};
-use loopback::{Running, admin_token, ledger, same_key_dir, settled_size, stderr, stdout};
+use loopback::{
+    Running, admin_post, admin_token, ledger, same_key_dir, settled_size, stderr, stdout,
+};
 use projections::examples;
 use projections::schema::{ACCEPTED, ITEM_PUBLISHED, REVIEWED};
 use serde_json::{Value, json};
@@ -103,21 +105,21 @@ impl Cluster {
     /// issues its token there.
     async fn department(&self, via: usize, key: &DepartmentKey) -> String {
         let (base, admin) = (&self.bases[via], self.admin(via));
-        post_ok(
+        admin_post(
             base,
             &admin,
             "/v1/admin/departments",
             json!({"department": DEPARTMENT, "name": "市场监督管理局"}),
         )
         .await;
-        post_ok(
+        admin_post(
             base,
             &admin,
             "/v1/admin/keys",
             json!({"department": DEPARTMENT, "public_key": key.public().to_base64()}),
         )
         .await;
-        let token = post_ok(
+        let token = admin_post(
             base,
             &admin,
             "/v1/admin/tokens",
@@ -320,20 +322,6 @@ async fn check_one_log(cluster: &Cluster, alive: &[usize], acked: &[Acked]) {
     store.close().await;
 }
 
-async fn post_ok(base: &str, token: &str, path: &str, body: Value) -> Value {
-    let res = reqwest::Client::new()
-        .post(format!("{base}{path}"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .expect("post");
-    let status = res.status();
-    let body: Value = res.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{path}: {status} {body}");
-    body
-}
-
 async fn get(base: &str, token: &str, path: &str) -> (u16, Value) {
     let res = reqwest::Client::new()
         .get(format!("{base}{path}"))
@@ -443,7 +431,7 @@ async fn read_models_include_what_another_process_appended() {
     let cluster = Cluster::start(2).await;
     let key = DepartmentKey::generate(DEPARTMENT);
     let token = cluster.department(0, &key).await;
-    post_ok(
+    admin_post(
         &cluster.bases[1],
         &cluster.admin(1),
         "/v1/streams/catalog/events",
@@ -466,7 +454,7 @@ async fn read_models_include_what_another_process_appended() {
                 .expect("json")
         })
         .collect();
-        post_ok(
+        admin_post(
             &cluster.bases[writer],
             &token,
             &format!("/v1/streams/{stream}/events"),

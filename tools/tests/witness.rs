@@ -16,9 +16,9 @@ use ledger::checkpoint::Checkpoint;
 use ledger::cosignature::{CosignatureVerifier, Cosigner, verify_cosignature};
 use ledger::note::NoteVerifier;
 use loopback::{
-    Running, admin_post, admin_token, append, ledger, log_vkey, same_key_dir, settled_size,
+    Running, admin_token, append, enrol_witness, ledger, log_vkey, same_key_dir, settled_size,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const WITNESS: &str = "supervision.example/w1";
 
@@ -42,25 +42,6 @@ fn write_key(path: &Path, mode: u32) -> String {
         .expect("cosigner")
         .verifier()
         .to_verifier_key_string()
-}
-
-/// Registers the witness (pull: no URL) and returns a witness token.
-async fn enrol(base: &str, admin: &str, vkey: &str) -> String {
-    admin_post(
-        base,
-        admin,
-        "/v1/admin/witnesses",
-        json!({"verifier_key": vkey}),
-    )
-    .await;
-    let t = admin_post(
-        base,
-        admin,
-        "/v1/admin/tokens",
-        json!({"role": "witness", "department": "supervision-office", "subject": "w1"}),
-    )
-    .await;
-    t["token"].as_str().expect("token").to_owned()
 }
 
 /// The served checkpoint's size and whether `witness` cosigned it.
@@ -96,7 +77,7 @@ async fn a_pulling_witness_cosigns_and_refuses_a_rewritten_history() {
     let key_path = dir.path().join("w1.key");
     let vkey = write_key(&key_path, 0o600);
     let witness = CosignatureVerifier::from_verifier_key_string(&vkey).expect("vkey");
-    let token = enrol(&a.base, &admin, &vkey).await;
+    let token = enrol_witness(&a.base, &admin, &vkey).await;
     let wdir = dir.path().join("witness");
     let wdir_s = wdir.to_str().expect("utf-8").to_owned();
     let key_s = key_path.to_str().expect("utf-8").to_owned();
@@ -165,7 +146,7 @@ async fn a_pulling_witness_cosigns_and_refuses_a_rewritten_history() {
     }
     let size_b = settled_size(&b.base).await;
     assert!(size_b > grown, "{size_b} vs {grown}");
-    let token_b = enrol(&b.base, &admin_b, &vkey).await;
+    let token_b = enrol_witness(&b.base, &admin_b, &vkey).await;
     let before = std::fs::read(&state).expect("state");
 
     // Pull mode: refused, with the reason, and nothing posted or kept.

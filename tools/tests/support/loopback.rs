@@ -204,7 +204,8 @@ pub async fn settled_size(base: &str) -> u64 {
     }
 }
 
-/// POST JSON as the admin; the answer's JSON.
+/// POST JSON with the bearer `token` (in most tests the admin's); the
+/// answer's JSON, after asserting a 2xx status.
 pub async fn admin_post(base: &str, token: &str, path: &str, body: Value) -> Value {
     let res = reqwest::Client::new()
         .post(format!("{base}{path}"))
@@ -217,4 +218,24 @@ pub async fn admin_post(base: &str, token: &str, path: &str, body: Value) -> Val
     let body: Value = res.json().await.unwrap_or(Value::Null);
     assert!(status.is_success(), "{path}: {status} {body}");
     body
+}
+
+/// Registers the witness `vkey` (pull mode: no URL) and issues it a
+/// witness token, returned.
+pub async fn enrol_witness(base: &str, admin: &str, vkey: &str) -> String {
+    admin_post(
+        base,
+        admin,
+        "/v1/admin/witnesses",
+        json!({"verifier_key": vkey}),
+    )
+    .await;
+    let t = admin_post(
+        base,
+        admin,
+        "/v1/admin/tokens",
+        json!({"role": "witness", "department": "supervision-office", "subject": "w1"}),
+    )
+    .await;
+    t["token"].as_str().expect("token").to_owned()
 }
