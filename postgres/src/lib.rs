@@ -172,19 +172,7 @@ impl PostgresStore {
         config: PostgresConfig,
     ) -> Result<Self, Error> {
         let db = describe(&pg);
-        let manager = Manager::from_config(
-            pg.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(config.pool_size.max(2))
-            .build()
-            .map_err(|e| Error::Storage {
-                reason: format!("PostgreSQL pool for {db}: {e}"),
-            })?;
+        let pool = new_pool(&pg, config.pool_size.max(2), &db)?;
         schema::migrate(&pool, &signer, &db).await?;
 
         let shared = Arc::new(Shared {
@@ -201,18 +189,7 @@ impl PostgresStore {
 
         // The sequencer's own connections, made on its own thread (below) so
         // their I/O is driven there too.
-        let sequencer_pool = Pool::builder(Manager::from_config(
-            pg.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        ))
-        .max_size(2)
-        .build()
-        .map_err(|e| Error::Storage {
-            reason: format!("PostgreSQL pool for {db}: {e}"),
-        })?;
+        let sequencer_pool = new_pool(&pg, 2, &db)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let sequencer = Sequencer {
             pool: sequencer_pool,
@@ -669,6 +646,24 @@ async fn tick(jobs: mpsc::WeakUnboundedSender<Job>, interval: Duration) {
             return;
         }
     }
+}
+
+/// A pool of at most `size` connections to `pg`. Connections are made
+/// lazily, on the runtime that first asks for them.
+fn new_pool(pg: &tokio_postgres::Config, size: usize, db: &str) -> Result<Pool, Error> {
+    let manager = Manager::from_config(
+        pg.clone(),
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .build()
+        .map_err(|e| Error::Storage {
+            reason: format!("PostgreSQL pool for {db}: {e}"),
+        })
 }
 
 async fn get(pool: &Pool, db: &str) -> Result<deadpool_postgres::Object, Error> {
