@@ -210,7 +210,7 @@ impl Store for KurrentStore {
         } = request;
         let events = events
             .into_iter()
-            .map(PreparedEvent::new)
+            .map(PreparedEvent::for_sequencing)
             .collect::<Result<Vec<_>, _>>()?;
         self.core.verify_signatures(&events).await?;
         self.core.append(&stream, expected, &events).await

@@ -2,9 +2,11 @@
 //! same run on the same machine.
 //!
 //! Run with `cargo bench -p ledger --bench core`. A plain `fn main` (no
-//! criterion): every figure is one timed run of a fixed amount of work (the
-//! ceilings are the best of a few runs), printed as it completes and again
-//! in a table at the end.
+//! criterion): every figure is a timed run of a fixed amount of work, printed
+//! as it completes and again in a table at the end. The ceilings and the
+//! 256-appender runs set against them are each the best of a few runs, and
+//! every run that writes starts after a `sync`, so that no run pays for the
+//! writeback of the one before.
 //!
 //! Environment:
 //! - `LEDGER_BENCH_QUICK=1` shrinks every size about tenfold (CI smoke runs).
@@ -187,6 +189,7 @@ fn main() {
             println!("raw SQLite insert, {batch} rows/txn: {} rows/s", rate(r));
         }
         let before = fresh.store.stats();
+        settle();
         let elapsed = rt.block_on(run_appenders(&fresh.store, events, 256));
         let after = fresh.store.stats();
         let groups = after.groups - before.groups;
@@ -301,19 +304,34 @@ fn main() {
         ("append signed, 256 appenders", signed_256, 256, true),
         ("append unsigned, 256 appenders", unsigned_256, 256, false),
     ] {
-        let fresh = fresh_store(&base, "append");
-        if signed {
-            rt.block_on(register_keys(&fresh.store, &keys));
-        }
+        // The runs set against a ceiling are, like the ceilings, the best of
+        // a few, each on a fresh store.
+        let runs = if appenders == 256 {
+            sizes.ceiling_runs
+        } else {
+            1
+        };
         let count = events.len();
-        let before = rt.block_on(fresh.store.size()).expect("size");
-        let elapsed = rt.block_on(run_appenders(&fresh.store, events, appenders));
-        let after = rt.block_on(fresh.store.size()).expect("size");
-        assert_eq!(
-            after - before,
-            count as u64,
-            "{label}: every event appended"
-        );
+        let mut best: Option<(Duration, Fresh)> = None;
+        for _ in 0..runs {
+            let fresh = fresh_store(&base, "append");
+            if signed {
+                rt.block_on(register_keys(&fresh.store, &keys));
+            }
+            let before = rt.block_on(fresh.store.size()).expect("size");
+            settle();
+            let elapsed = rt.block_on(run_appenders(&fresh.store, events.clone(), appenders));
+            let after = rt.block_on(fresh.store.size()).expect("size");
+            assert_eq!(
+                after - before,
+                count as u64,
+                "{label}: every event appended"
+            );
+            if best.as_ref().is_none_or(|(b, _)| elapsed < *b) {
+                best = Some((elapsed, fresh));
+            }
+        }
+        let (elapsed, fresh) = best.expect("at least one run");
         let r = count as f64 / secs(elapsed);
         let (ceiling, goal, ceiling_name) = if signed {
             (signed_ceiling, 0.70, "ceiling")
@@ -969,6 +987,7 @@ fn sqlite_raw_insert(base: &Path, rows: &[Row]) -> Duration {
 
 fn sqlite_raw_insert_batched(base: &Path, rows: &[Row], batch: usize) -> Duration {
     let (_dir, mut conn) = raw_sqlite(base);
+    settle();
     let start = Instant::now();
     for (c, chunk) in rows.chunks(batch).enumerate() {
         let tx = conn.transaction().expect("begin");
@@ -981,6 +1000,17 @@ fn sqlite_raw_insert_batched(base: &Path, rows: &[Row], batch: usize) -> Duratio
         tx.commit().expect("commit");
     }
     start.elapsed()
+}
+
+/// Before each timed run that writes to disk: flush what earlier runs left
+/// dirty in the page cache, so one run's writeback does not slow the next
+/// one's `fsync` (ext4's ordered mode makes a commit wait for it).
+fn settle() {
+    let synced = std::process::Command::new("sync").status();
+    if !synced.as_ref().is_ok_and(|s| s.success()) {
+        eprintln!("bench: `sync` failed ({synced:?}); runs may disturb each other");
+    }
+    std::thread::sleep(Duration::from_millis(100));
 }
 
 /// For reference: one row a transaction, i.e. the cost of one durable commit.

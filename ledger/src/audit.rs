@@ -5,10 +5,11 @@
 
 use crate::error::Error;
 use crate::ids::LogIndex;
+use crate::keys::KeyRegistry;
 use crate::merkle::NodeId;
 use crate::note::NoteVerifier;
 use crate::store::Store;
-use crate::verify::{Auditor, Problem, ProblemKind};
+use crate::verify::{Auditor, PreparedChunk, Problem, ProblemKind};
 
 /// Entries per chunk: enough to keep every core busy with signatures.
 const CHUNK: usize = 4_096;
@@ -33,28 +34,27 @@ pub async fn verify_store<S: Store + ?Sized>(
 ) -> Result<AuditResult, Error> {
     let mut auditor = Auditor::new(log_key.clone());
     let latest = store.latest_checkpoint().await?;
-    let mut next = read_chunk(store, 0).await?;
+    // A pipeline: while chunk n is applied in log order (one core), chunk
+    // n+1 is read and prepared (parsed, hashed and its signatures checked,
+    // on every core). Preparing needs only a registry, here the one as of
+    // the chunk before n; a key registered in chunk n is simply checked
+    // when its chunk is applied (`Auditor::prepare_chunk`).
+    let mut next = prepare(read_chunk(store, 0).await?, auditor.registry().clone()).await?;
     loop {
-        let chunk = next;
+        let (chunk, prepared) = next;
         if chunk.raws.is_empty() {
             break;
         }
-        let from = auditor.size();
-        let after = chunk.raws.last().map_or(from, |r| r.index.0 + 1);
-        // Check this chunk on a blocking thread (it fans out over every core)
-        // while the next one is read.
-        let check = tokio::task::spawn_blocking(move || {
-            let entries: Vec<_> = chunk
-                .raws
-                .iter()
-                .map(|r| (r.index, r.entry.as_slice()))
-                .collect();
-            let report = auditor.check_chunk(&entries, &chunk.leaves, &chunk.checkpoints);
+        let after = chunk.raws.last().map_or(auditor.size(), |r| r.index.0 + 1);
+        let snapshot = auditor.registry().clone();
+        let apply = tokio::task::spawn_blocking(move || {
+            let report = auditor.apply_chunk(prepared, &chunk.leaves, &chunk.checkpoints);
             (auditor, report)
         });
-        let (checked, fetched) = tokio::join!(check, read_chunk(store, after));
-        let (checked_auditor, report) = checked.map_err(Error::storage)?;
-        auditor = checked_auditor;
+        let following = async { prepare(read_chunk(store, after).await?, snapshot).await };
+        let (applied, fetched) = tokio::join!(apply, following);
+        let (applied_auditor, report) = applied.map_err(Error::storage)?;
+        auditor = applied_auditor;
 
         // Stored interior nodes against the ones the entries imply, read
         // level by level (runs of consecutive nodes are one range read).
@@ -96,6 +96,24 @@ pub async fn verify_store<S: Store + ?Sized>(
         checkpoints: auditor.checkpoints_checked(),
         keys: auditor.registry().len(),
     }))
+}
+
+/// Prepares a chunk (`Auditor::prepare_chunk`) on a blocking thread, from
+/// which it fans out over every core.
+async fn prepare(chunk: Chunk, registry: KeyRegistry) -> Result<(Chunk, PreparedChunk), Error> {
+    tokio::task::spawn_blocking(move || {
+        let prepared = {
+            let entries: Vec<_> = chunk
+                .raws
+                .iter()
+                .map(|r| (r.index, r.entry.as_slice()))
+                .collect();
+            Auditor::prepare_chunk(&registry, &entries)
+        };
+        (chunk, prepared)
+    })
+    .await
+    .map_err(Error::storage)
 }
 
 /// One chunk of the log as stored: entries from `from`, the tree's stored

@@ -278,6 +278,10 @@ pub struct PreparedEvent {
     signature: Vec<u8>,
     /// `,"stream":…,"type":…`.
     stream_type: Vec<u8>,
+    /// SHA-256 state after `0x00 || common` (the leaf hash's leading
+    /// bytes), when prepared for a sequencer: see
+    /// [`PreparedEvent::for_sequencing`].
+    leaf_midstate: Option<Sha256>,
 }
 
 impl PreparedEvent {
@@ -320,7 +324,22 @@ impl PreparedEvent {
             common,
             signature,
             stream_type,
+            leaf_midstate: None,
         })
+    }
+
+    /// [`PreparedEvent::new`] for a store's append path: also hashes the
+    /// leaf's leading bytes (`0x00` and the author's part of the entry,
+    /// payload included), so that the sequencer, which can hash an entry
+    /// only once it knows its version, time and link, hashes just the bytes
+    /// it adds (RFC 9162 §2.1.1 leaf hash, computed in two steps).
+    pub fn for_sequencing(event: ProposedEvent) -> Result<Self, Error> {
+        let mut prepared = Self::new(event)?;
+        let mut h = Sha256::new();
+        h.update([0x00]);
+        h.update(&prepared.common);
+        prepared.leaf_midstate = Some(h);
+        Ok(prepared)
     }
 
     /// The exact message an author signs: `SIGNATURE_CONTEXT || JCS(authored)`.
@@ -385,6 +404,27 @@ impl PreparedEvent {
         Ok(out)
     }
 
+    /// [`PreparedEvent::entry`] with its leaf hash, finished from the
+    /// midstate when the event was prepared [for sequencing](Self::for_sequencing).
+    pub fn entry_and_leaf(
+        &self,
+        version: StreamVersion,
+        recorded_at: &Timestamp,
+        prev: &LeafHash,
+    ) -> Result<(Vec<u8>, LeafHash), Error> {
+        let entry = self.entry(version, recorded_at, prev)?;
+        let leaf = match &self.leaf_midstate {
+            Some(midstate) => {
+                let mut h = midstate.clone();
+                // `entry` begins with `common`, already hashed.
+                h.update(&entry[self.common.len()..]);
+                LeafHash(crate::merkle::Hash(h.finalize().into()))
+            }
+            None => LeafHash::of_entry(&entry),
+        };
+        Ok((entry, leaf))
+    }
+
     /// Seals the event: its entry and leaf hash, and the event as sequenced.
     pub fn seal(
         &self,
@@ -392,8 +432,7 @@ impl PreparedEvent {
         recorded_at: Timestamp,
         prev: LeafHash,
     ) -> Result<SealedEvent, Error> {
-        let entry = self.entry(version, &recorded_at, &prev)?;
-        let leaf_hash = LeafHash::of_entry(&entry);
+        let (entry, leaf_hash) = self.entry_and_leaf(version, &recorded_at, &prev)?;
         let e = &self.event;
         Ok(SealedEvent {
             event: Event {
@@ -721,8 +760,16 @@ mod tests {
                 .unwrap();
             proptest::prop_assert_eq!(&sealed.entry, &sealed.event.to_entry().unwrap());
             let (back, msg) = Event::parse_entry(&sealed.entry).unwrap();
-            proptest::prop_assert_eq!(back, sealed.event);
+            proptest::prop_assert_eq!(&back, &sealed.event);
             proptest::prop_assert_eq!(msg, reference_signing_bytes(&ev));
+            // The sequencer's two-step leaf hash is the one-piece one.
+            let for_sequencing = PreparedEvent::for_sequencing(ev.clone()).unwrap();
+            let (entry, leaf) = for_sequencing
+                .entry_and_leaf(StreamVersion(version), &sealed.event.recorded_at, &sealed.event.prev)
+                .unwrap();
+            proptest::prop_assert_eq!(&entry, &sealed.entry);
+            proptest::prop_assert_eq!(leaf, LeafHash::of_entry(&sealed.entry));
+            proptest::prop_assert_eq!(leaf, sealed.leaf_hash);
         }
     }
 

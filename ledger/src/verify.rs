@@ -12,7 +12,7 @@
 //! What this module does not do: read anything. [`crate::audit`] drives the
 //! auditor over a store.
 
-use std::collections::HashMap;
+use crate::store::StreamHeads;
 use std::fmt;
 
 use rayon::prelude::*;
@@ -185,12 +185,18 @@ pub struct ChunkReport {
     pub problem: Option<Problem>,
 }
 
+/// A chunk of entries parsed, hashed and signature-checked by
+/// [`Auditor::prepare_chunk`], waiting to be applied in log order.
+pub struct PreparedChunk {
+    prepared: Vec<Prepared>,
+}
+
 /// Walks a log in order and names the first problem (SPEC.md §7).
 pub struct Auditor {
     log_key: NoteVerifier,
     next: u64,
     frontier: Frontier,
-    heads: HashMap<StreamId, (StreamVersion, LeafHash)>,
+    heads: StreamHeads,
     registry: KeyRegistry,
     checkpoints_checked: u64,
 }
@@ -218,7 +224,7 @@ impl Auditor {
             log_key,
             next: 0,
             frontier: Frontier::new(),
-            heads: HashMap::new(),
+            heads: StreamHeads::default(),
             registry: KeyRegistry::new(),
             checkpoints_checked: 0,
         }
@@ -285,13 +291,22 @@ impl Auditor {
         stored_leaves: &[Option<Hash>],
         checkpoints: &[StoredCheckpoint],
     ) -> ChunkReport {
-        let mut report = ChunkReport::default();
-        // Parse, canonicalise, hash and check signatures on every core, in
-        // batches. A signature is checked against the key its id names in
-        // the registry as the chunk starts; whether that key may sign that
-        // event at that moment is decided in log order below. (A key id is
-        // derived from its public key, so the same id is the same key.)
-        let snapshot = &self.registry;
+        let prepared = Self::prepare_chunk(&self.registry, entries);
+        self.apply_chunk(prepared, stored_leaves, checkpoints)
+    }
+
+    /// The first, parallel half of [`Auditor::check_chunk`]: parses,
+    /// canonicalises and hashes the entries, and checks their signatures, on
+    /// every core. It needs nothing of the audit but a registry: a driver
+    /// may prepare the next chunk with the registry as of the chunk before
+    /// while the auditor applies this one. A signature whose key that
+    /// registry lacks is checked later, in [`Auditor::apply_chunk`].
+    pub fn prepare_chunk(registry: &KeyRegistry, entries: &[(LogIndex, &[u8])]) -> PreparedChunk {
+        // A signature is checked against the key its id names in `registry`;
+        // whether that key may sign that event at that moment is decided in
+        // log order when the chunk is applied. (A key id is derived from its
+        // public key, so the same id is the same key in any registry.)
+        let snapshot = registry;
         let prepared: Vec<Prepared> = entries
             .par_chunks(SIGNATURE_BATCH)
             .flat_map_iter(|chunk| {
@@ -327,7 +342,21 @@ impl Auditor {
                 prepared
             })
             .collect();
+        PreparedChunk { prepared }
+    }
 
+    /// The second, serial half of [`Auditor::check_chunk`]: checks the
+    /// prepared entries in log order against the audit so far, given the
+    /// tree's stored leaf hashes for them and the checkpoints that end in
+    /// the chunk (as [`Auditor::check_chunk`] takes them).
+    pub fn apply_chunk(
+        &mut self,
+        chunk: PreparedChunk,
+        stored_leaves: &[Option<Hash>],
+        checkpoints: &[StoredCheckpoint],
+    ) -> ChunkReport {
+        let PreparedChunk { prepared } = chunk;
+        let mut report = ChunkReport::default();
         let base = self.next;
         let mut sigs = Vec::new();
         let mut bad_early: Option<u64> = None;

@@ -332,7 +332,7 @@ impl Store for PostgresStore {
         } = request;
         let events = events
             .into_iter()
-            .map(PreparedEvent::new)
+            .map(PreparedEvent::for_sequencing)
             .collect::<Result<Vec<_>, _>>()?;
         self.verify_signatures(&events).await?;
         let (reply, answer) = oneshot::channel();

@@ -128,3 +128,88 @@ fn signature_problems_are_named() {
     log[1] = seal_all(vec![signed("case-2", "case.note", &k)]).remove(0);
     assert_eq!(first_problem(&log), Some((ProblemKind::BrokenLink, 3)));
 }
+
+/// Audits `entries` in two chunks split at `split`, preparing the second
+/// with the registry as of the `stale` start (as `verify_store`'s pipeline
+/// does) or as of the split.
+fn first_problem_in_two_chunks(
+    entries: &[Vec<u8>],
+    split: usize,
+    stale: bool,
+) -> Option<(ProblemKind, u64)> {
+    let mut auditor = Auditor::new(
+        NoteSigner::generate("audit.example/log")
+            .unwrap()
+            .verifier(),
+    );
+    let leaves: Vec<Option<Hash>> = entries
+        .iter()
+        .map(|e| Some(ledger::merkle::leaf_hash(e)))
+        .collect();
+    let with_index: Vec<(LogIndex, &[u8])> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (LogIndex(i as u64), e.as_slice()))
+        .collect();
+    let before = auditor.registry().clone();
+    let first = Auditor::prepare_chunk(&before, &with_index[..split]);
+    let report = auditor.apply_chunk(first, &leaves[..split], &[]);
+    if let Some(p) = report.problem {
+        return Some((p.kind, p.index.0));
+    }
+    let registry = if stale {
+        before
+    } else {
+        auditor.registry().clone()
+    };
+    let second = Auditor::prepare_chunk(&registry, &with_index[split..]);
+    let report = auditor.apply_chunk(second, &leaves[split..], &[]);
+    report.problem.map(|p| (p.kind, p.index.0))
+}
+
+#[test]
+fn a_chunk_prepared_before_its_keys_were_registered_is_judged_alike() {
+    let k = DepartmentKey::generate("dept-a");
+    let reg = registry(
+        KEY_REGISTERED,
+        KeyRegistration::new(&k.public(), k.department.clone(), None).to_payload(),
+    );
+    let rev = registry(
+        KEY_REVOKED,
+        KeyRevocation {
+            key: k.id.clone(),
+            reason: None,
+        }
+        .to_payload(),
+    );
+    let mut forged = signed("case-1", "case.note", &k);
+    forged.payload.insert("amount".into(), serde_json::json!(1));
+    let stranger = DepartmentKey::generate("dept-a");
+    let cases = [
+        (vec![reg.clone(), signed("case-1", "case.note", &k)], None),
+        (
+            vec![reg.clone(), signed("case-1", "case.note", &k), forged],
+            Some((ProblemKind::BadSignature, 2)),
+        ),
+        (
+            vec![reg.clone(), signed("case-1", "case.note", &stranger)],
+            Some((ProblemKind::UnknownKey, 1)),
+        ),
+        (
+            vec![reg, rev, signed("case-1", "case.note", &k)],
+            Some((ProblemKind::KeyNotValid, 2)),
+        ),
+    ];
+    for (events, want) in cases {
+        let log = seal_all(events);
+        assert_eq!(first_problem(&log), want);
+        for stale in [true, false] {
+            assert_eq!(
+                first_problem_in_two_chunks(&log, 1, stale),
+                want,
+                "second chunk prepared with the {} registry",
+                if stale { "stale" } else { "current" }
+            );
+        }
+    }
+}

@@ -181,16 +181,15 @@ pub fn seal_append(
         if let Some(sig) = &ev.event.signature {
             current.authorize(sig, &ev.event.actor.department, recorded_at)?;
         }
-        let entry = if stream.is_registry() {
+        let (entry, leaf) = if stream.is_registry() {
             let sealed = ev.seal(version, recorded_at.clone(), prev)?;
             changed
                 .get_or_insert_with(|| registry.clone())
                 .apply(&sealed.event)?;
-            sealed.entry
+            (sealed.entry, sealed.leaf_hash)
         } else {
-            ev.entry(version, recorded_at, &prev)?
+            ev.entry_and_leaf(version, recorded_at, &prev)?
         };
-        let leaf = LeafHash::of_entry(&entry);
         prev = leaf;
         entries.push((version, leaf, entry));
     }
@@ -199,6 +198,12 @@ pub fn seal_append(
         registry: changed,
     })
 }
+
+/// Each stream's head (its last version and that event's leaf hash), by
+/// stream: the sequencer and the auditor look one up for every event, so
+/// the map hashes with foldhash (seeded per map) rather than SipHash.
+pub(crate) type StreamHeads =
+    std::collections::HashMap<StreamId, (StreamVersion, LeafHash), foldhash::fast::RandomState>;
 
 /// Reading direction for streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -20,7 +20,6 @@
 //! - `checkpoints(size PRIMARY KEY, root, note)` — every signed checkpoint.
 //! - `meta(key, value)` — schema version, origin, verifier key.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
@@ -32,6 +31,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{oneshot, watch};
 
+use super::StreamHeads;
 use super::signatures::{AuthorSignatures, SignatureBatcher};
 use super::{
     AppendRequest, Direction, RawEntry, Receipt, SealedAppend, Store, StoredCheckpoint,
@@ -266,7 +266,7 @@ impl SqliteStore {
             stats: stats.clone(),
             sync_failure,
             shared_registry: registry.clone(),
-            heads: HashMap::new(),
+            heads: StreamHeads::default(),
             upper: upper.clone(),
             upper_pending: Vec::new(),
         };
@@ -503,7 +503,7 @@ impl Store for SqliteStore {
         } = request;
         let events = events
             .into_iter()
-            .map(PreparedEvent::new)
+            .map(PreparedEvent::for_sequencing)
             .collect::<Result<Vec<_>, _>>()?;
         self.verify_signatures(&events).await?;
         let (reply, answer) = oneshot::channel();
@@ -700,7 +700,7 @@ struct Writer {
     /// Last version and leaf of recently written streams, as of the open
     /// transaction; cleared when it grows past [`HEAD_CACHE_STREAMS`] and
     /// whenever a group rolls back.
-    heads: HashMap<StreamId, (StreamVersion, LeafHash)>,
+    heads: StreamHeads,
     /// The upper tree levels readers answer from memory, and the nodes of the
     /// open group that will join them once it commits.
     upper: Arc<RwLock<UpperNodes>>,
@@ -804,6 +804,7 @@ impl Writer {
         let mut group = Group::default();
         let mut answers: Vec<(Reply, Outcome)> = Vec::new();
         let mut checkpoint_replies = Vec::new();
+        let mut spent = Vec::new();
         let mut failure: Option<Error> = None;
 
         // Prepared once: a group is a few hundred microseconds of work.
@@ -818,14 +819,18 @@ impl Writer {
         if failure.is_none() {
             for job in jobs.by_ref() {
                 match job {
-                    Job::Append { request, reply } => match self.apply(&mut group, &request) {
-                        Ok(outcome) => answers.push((reply, outcome)),
-                        Err(e) => {
-                            let _ = reply.send(Err(Error::storage(&e)));
-                            failure = Some(e);
-                            break;
+                    Job::Append { request, reply } => {
+                        let applied = self.apply(&mut group, &request);
+                        spent.push(request);
+                        match applied {
+                            Ok(outcome) => answers.push((reply, outcome)),
+                            Err(e) => {
+                                let _ = reply.send(Err(Error::storage(&e)));
+                                failure = Some(e);
+                                break;
+                            }
                         }
-                    },
+                    }
                     Job::Checkpoint { reply } => checkpoint_replies.push(reply),
                 }
             }
@@ -855,6 +860,7 @@ impl Writer {
                 size: 0,
                 answers,
                 checkpoint_replies,
+                spent,
             }
             .fail(reason);
             // The in-memory tree edge and registry may be ahead of disk.
@@ -881,6 +887,7 @@ impl Writer {
             size: self.frontier.size(),
             answers,
             checkpoint_replies,
+            spent,
         };
         self.unsynced.add();
         self.stats.groups.fetch_add(1, Ordering::Relaxed);
@@ -1241,19 +1248,30 @@ struct Committed {
     size: u64,
     answers: Vec<(Reply, Outcome)>,
     checkpoint_replies: Vec<oneshot::Sender<Result<(), Error>>>,
+    /// The group's requests, sequenced: freed by the syncer after it
+    /// answers, not by the writer (their payloads are many small
+    /// allocations, and the writer is the store's one serial stage).
+    spent: Vec<PreparedAppend>,
 }
 
 impl Committed {
     fn answer(self) {
-        for (reply, outcome) in self.answers {
+        let Committed {
+            answers,
+            checkpoint_replies,
+            spent,
+            ..
+        } = self;
+        for (reply, outcome) in answers {
             let _ = reply.send(match outcome {
                 Outcome::Done(receipts) => Ok(receipts),
                 Outcome::Refused(e) => Err(e),
             });
         }
-        for reply in self.checkpoint_replies {
+        for reply in checkpoint_replies {
             let _ = reply.send(Ok(()));
         }
+        drop(spent);
     }
 
     fn fail(self, reason: String) {
