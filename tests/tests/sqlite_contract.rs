@@ -48,3 +48,70 @@ impl Backend for Sqlite {
 }
 
 tests::contract_suite!(sqlite());
+
+/// The WAL's length after `tasks` tasks each append `appends` batches of
+/// ten events, round the streams, with the store restarting the WAL at
+/// `restart_bytes`; and a clean audit of what they wrote.
+async fn wal_after_steady_appends(restart_bytes: u64, tasks: usize, appends: usize) -> u64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = DataDir::open_or_init(dir.path(), Some("test.example/log")).expect("data dir");
+    let store = data
+        .open_store(SqliteConfig {
+            wal_restart_bytes: restart_bytes,
+            ..SqliteConfig::default()
+        })
+        .expect("open store");
+    let mut set = tokio::task::JoinSet::new();
+    for t in 0..tasks {
+        let store = store.clone();
+        set.spawn(async move {
+            for a in 0..appends {
+                let stream = format!("case-wal-{}", (t * appends + a) % 512);
+                let events = (0..10)
+                    .map(|_| tests::fixtures::event(&stream, "case.note", "dept-a"))
+                    .collect();
+                store
+                    .append(ledger::AppendRequest {
+                        stream: ledger::StreamId::new(&stream).unwrap(),
+                        expected: ledger::ExpectedVersion::Any,
+                        events,
+                    })
+                    .await
+                    .expect("append");
+            }
+        });
+    }
+    while let Some(done) = set.join_next().await {
+        done.expect("appender");
+    }
+    // SQLite's WAL sits beside the database, named after it.
+    let wal = std::fs::metadata(format!("{}-wal", store.path().display()))
+        .expect("the store's WAL")
+        .len();
+    let audit = ledger::audit::verify_store(&store, &data.signer().verifier(), |_| {})
+        .await
+        .expect("the store reads");
+    assert_eq!(
+        audit.expect("a clean audit").entries,
+        (tasks * appends * 10) as u64
+    );
+    store.close();
+    wal
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_stays_bounded_under_steady_appends() {
+    // Without restarts the WAL holds every frame written since the store
+    // opened; with them it stays near the threshold.
+    let unbounded = wal_after_steady_appends(u64::MAX, 16, 60).await;
+    let bounded = wal_after_steady_appends(256 << 10, 16, 60).await;
+    println!("WAL after 9,600 events: {unbounded} bytes unbounded, {bounded} restarted at 256 KiB");
+    assert!(
+        unbounded > 8 << 20,
+        "the workload writes at least 8 MiB of WAL frames ({unbounded} bytes)"
+    );
+    assert!(
+        bounded < unbounded / 4,
+        "restarted WAL {bounded} bytes, unbounded {unbounded}"
+    );
+}

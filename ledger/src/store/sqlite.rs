@@ -62,6 +62,10 @@ pub struct SqliteConfig {
     /// The server time stamped as `recorded_at` (the system clock; a
     /// manual clock only for the demo loader).
     pub clock: Clock,
+    /// Once the write-ahead log is this large, the background checkpointer
+    /// makes the writer start it again from the beginning (see
+    /// [`start_checkpointer`]).
+    pub wal_restart_bytes: u64,
 }
 
 impl Default for SqliteConfig {
@@ -71,6 +75,7 @@ impl Default for SqliteConfig {
             max_group_events: 4_096,
             gather: Duration::from_millis(1),
             clock: Clock::system(),
+            wal_restart_bytes: 64 << 20,
         }
     }
 }
@@ -230,6 +235,15 @@ impl SqliteStore {
             },
             other => other,
         })?;
+        // When the writer starts the WAL again, SQLite cuts the file back
+        // to this (it may have grown long while a reader held it).
+        let wal_restart_bytes = config.wal_restart_bytes;
+        conn.pragma_update(
+            None,
+            "journal_size_limit",
+            i64::try_from(wal_restart_bytes.saturating_mul(2)).unwrap_or(i64::MAX),
+        )
+        .map_err(|e| map_err(&display, e))?;
         let (size_tx, size_rx) = watch::channel(0);
         let size_tx = Arc::new(size_tx);
         let sync_failure = Arc::new(Mutex::new(None));
@@ -283,7 +297,7 @@ impl SqliteStore {
         }
         writer.size_tx.send_replace(writer.frontier.size());
         let (stop_checkpoints, stopped) = std_mpsc::channel();
-        let checkpointer = start_checkpointer(path, stopped)?;
+        let checkpointer = start_checkpointer(path, wal_restart_bytes, stopped)?;
         let (tx, rx) = std_mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("ledger-sqlite-writer".into())
@@ -459,8 +473,23 @@ impl Drop for Inner {
 /// PASSIVE checkpoint, which never blocks the writer or readers), so the
 /// writer thread does not stop to do it at commit time as SQLite's
 /// automatic checkpoint would. Stops when `stop` is dropped.
-fn start_checkpointer(path: &Path, stop: std_mpsc::Receiver<()>) -> Result<JoinHandle<()>, Error> {
+///
+/// Under steady appends a PASSIVE checkpoint never quite catches up with
+/// the writer, and SQLite starts the WAL again from the beginning only
+/// after one that did: the WAL would grow without bound, every commit
+/// extending the file (which costs the kernel a zeroing of each new page,
+/// a third of the writer's time once the WAL passed a few hundred MiB).
+/// So once the WAL is `restart_bytes` long, the checkpointer asks for a
+/// RESTART checkpoint: it waits for the writer's current group, holds the
+/// next one back while it copies the few frames the PASSIVE ones left, and
+/// the writer then overwrites the WAL from its start.
+fn start_checkpointer(
+    path: &Path,
+    restart_bytes: u64,
+    stop: std_mpsc::Receiver<()>,
+) -> Result<JoinHandle<()>, Error> {
     let display = path.display().to_string();
+    let wal = wal_path(path);
     let conn = Connection::open(path).map_err(|e| map_err(&display, e))?;
     conn.busy_timeout(Duration::from_secs(5))
         .and_then(|_| conn.pragma_update(None, "synchronous", "FULL"))
@@ -471,8 +500,12 @@ fn start_checkpointer(path: &Path, stop: std_mpsc::Receiver<()>) -> Result<JoinH
             while let Err(std_mpsc::RecvTimeoutError::Timeout) =
                 stop.recv_timeout(WAL_CHECKPOINT_EVERY)
             {
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    eprintln!("ledger: background WAL checkpoint of {display}: {e}");
+                let long = std::fs::metadata(&wal).is_ok_and(|m| m.len() >= restart_bytes);
+                let mode = if long { "RESTART" } else { "PASSIVE" };
+                if let Err(e) =
+                    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))
+                {
+                    eprintln!("ledger: background WAL checkpoint ({mode}) of {display}: {e}");
                 }
             }
             // A last full pass so a closed store's WAL is folded in.
@@ -1211,6 +1244,9 @@ impl Writer {
     }
 }
 
+/// The writer connection's page cache, in KiB (SQLite's `cache_size`).
+pub const WRITER_CACHE_KIB: i64 = 64 * 1024;
+
 /// The writer's wait for the next append, while gathering a group.
 const GATHER_STEP: Duration = Duration::from_micros(100);
 
@@ -1530,6 +1566,11 @@ fn init_schema(conn: &Connection, signer: &NoteSigner) -> Result<(), Error> {
         .map_err(Error::storage)?;
     // The background checkpointer folds the WAL in; see `start_checkpointer`.
     conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(Error::storage)?;
+    // Appends to many streams insert all over the `(stream, version)`
+    // index: SQLite's default 2 MiB page cache holds its hot pages only
+    // for the first hundred thousand or so events.
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
         .map_err(Error::storage)?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;

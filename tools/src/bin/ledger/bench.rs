@@ -6,14 +6,18 @@
 //! into a `SqliteStore` (the in-process ceiling), then through `ledger
 //! serve`'s router on 127.0.0.1 (a department token, JSON, the real `serve`
 //! function). Both use fresh data directories of their own. Events are
-//! signed, and request bodies written, before the clock starts: the load
+//! signed, and requests written out, before the clock starts: the load
 //! generator shares the machine with the server and should not spend it
-//! on what real clients do on their own machines.
+//! on what real clients do on their own machines. For the same reason the
+//! HTTP/1.1 figure set against the in-process one comes from a minimal
+//! keep-alive client (`bench/wire.rs`, as `wrk` would measure it); the same
+//! run by reqwest over HTTP/1.1 and over h2c follow for comparison.
 //!
 //! With `--postgres URL` it measures the PostgreSQL backend instead: for
 //! each process count (`--processes 1,2`) a fresh database and that many
 //! real `ledger serve --store` processes (this binary, sharing one ledger
-//! key), the clients spread over them; then, in the same run and on the
+//! key), the clients (minimal HTTP/1.1 ones) spread over them; then, in
+//! the same run and on the
 //! same server, the raw rate of PostgreSQL itself — the very rows the
 //! one-process run wrote (entry bytes, ids, streams, leaf hashes) inserted
 //! by one writer into a table with the `events` table's keys, one
@@ -40,6 +44,9 @@ use ledger::{
 };
 use serde_json::json;
 
+#[path = "bench/wire.rs"]
+mod wire;
+
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Concurrent clients per run, comma-separated.
@@ -61,6 +68,7 @@ pub struct BenchArgs {
     processes: Vec<usize>,
 }
 
+#[derive(Debug)]
 struct Run {
     events: u64,
     elapsed: Duration,
@@ -198,7 +206,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         args.per_client, args.max_events
     );
     println!(
-        "{:>8} {:>14} {:>12} {:>7} {:>9} {:>9} {:>12} {:>8} {:>7} {:>9} {:>9}",
+        "HTTP/1.1 by a minimal keep-alive client (wrk-like, `bench/wire.rs`); \
+         the same by reqwest, and h2c by reqwest, for comparison"
+    );
+    println!(
+        "{:>8} {:>14} {:>12} {:>7} {:>9} {:>9} {:>12} {:>11} {:>7} {:>8} {:>7} {:>9}",
         "clients",
         "in-process/s",
         "HTTP/1.1/s",
@@ -206,9 +218,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         "p50",
         "p99",
         "in-proc p99",
+        "reqwest/s",
+        "ratio",
         "h2c/s",
         "ratio",
-        "h2c p50",
         "h2c p99"
     );
     for &clients in &args.clients {
@@ -258,7 +271,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         })
         .await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
+        let addr = listener.local_addr()?;
+        let base = format!("http://{addr}");
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         // The server gets a runtime of its own, as it would in its own
         // process: client tasks do not queue behind server tasks.
@@ -283,29 +297,33 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             .clone()
             .context("a fresh data directory has a new admin token")?;
         let token = setup_department(&client, &base, &admin, &signer).await?;
-        let mut http = http_run(&client, &base, &token, &signer, clients, per_client).await?;
+        let mut http = wire::run(wire_work(&signer, &[addr], &token, clients, per_client)?).await?;
+        let reqwest_http = http_run(&client, std::slice::from_ref(&base), &token, &signer, clients, per_client).await?;
         // HTTP/2 without TLS (h2c, prior knowledge): the same requests
         // multiplexed on one connection, so many answers share a write.
         let h2 = reqwest::Client::builder().http2_prior_knowledge().build()?;
-        let mut http2 = http_run(&h2, &base, &token, &signer, clients, per_client).await?;
+        let mut http2 = http_run(&h2, std::slice::from_ref(&base), &token, &signer, clients, per_client).await?;
         let _ = stop_tx.send(());
         server.await??;
         drop(server_rt);
         service.store.close().await;
 
         let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
+        let local_rate = local.rate();
+        let ratio = |run: &Run| 100.0 * run.rate() / local_rate.max(1e-9);
         println!(
-            "{:>8} {:>14.0} {:>12.0} {:>6.0}% {:>9} {:>9} {:>12} {:>8.0} {:>6.0}% {:>9} {:>9}",
+            "{:>8} {:>14.0} {:>12.0} {:>6.0}% {:>9} {:>9} {:>12} {:>11.0} {:>6.0}% {:>8.0} {:>6.0}% {:>9}",
             clients,
             local.rate(),
             http.rate(),
-            100.0 * http.rate() / local.rate().max(1e-9),
+            ratio(&http),
             ms(http.percentile(0.50)),
             ms(http.percentile(0.99)),
             ms(local.percentile(0.99)),
+            reqwest_http.rate(),
+            ratio(&reqwest_http),
             http2.rate(),
-            100.0 * http2.rate() / local.rate().max(1e-9),
-            ms(http2.percentile(0.50)),
+            ratio(&http2),
             ms(http2.percentile(0.99)),
         );
     }
@@ -334,27 +352,6 @@ impl Drop for ServerRuntime {
             rt.shutdown_background();
         }
     }
-}
-
-/// `clients` tasks appending `per_client` pre-signed events each through
-/// `client`, one request per event.
-async fn http_run(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-    signer: &Signer,
-    clients: usize,
-    per_client: usize,
-) -> anyhow::Result<Run> {
-    http_run_spread(
-        client,
-        &[base.to_owned()],
-        token,
-        signer,
-        clients,
-        per_client,
-    )
-    .await
 }
 
 /// Posts every request of each list in order, the lists side by side.
@@ -523,7 +520,16 @@ async fn postgres_run(
         let admin = std::fs::read_to_string(data[0].join("admin.token"))?;
         let token = setup_department(&client, &bases[0], admin.trim(), &signer).await?;
         let groups_before = log_head_updates(url).await?;
-        let http = http_run_spread(&client, &bases, &token, &signer, clients, per_client).await?;
+        let addrs = servers
+            .iter()
+            .map(|s| {
+                s.base
+                    .strip_prefix("http://")
+                    .and_then(|a| a.parse().ok())
+                    .with_context(|| format!("a socket address in {}", s.base))
+            })
+            .collect::<anyhow::Result<Vec<std::net::SocketAddr>>>()?;
+        let http = wire::run(wire_work(&signer, &addrs, &token, clients, per_client)?).await?;
         anyhow::Ok((http, groups_before))
     }
     .await;
@@ -609,9 +615,9 @@ async fn raw_insert_run(url: &str, batch: usize, run: usize) -> anyhow::Result<f
     Ok(rows.len() as f64 / started.elapsed().as_secs_f64())
 }
 
-/// `clients` tasks, client `c` on `bases[c % n]`, each appending
-/// `per_client` pre-signed events, one request per event.
-async fn http_run_spread(
+/// `clients` tasks appending `per_client` pre-signed events each through
+/// `client`, one request per event; client `c` on `bases[c % n]`.
+async fn http_run(
     client: &reqwest::Client,
     bases: &[String],
     token: &str,
@@ -635,6 +641,33 @@ async fn http_run_spread(
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     post_all(client, token, requests).await
+}
+
+/// `per_client` pre-signed appends for each client, written out as
+/// HTTP/1.1 requests; client `c` talks to `addrs[c % n]`.
+fn wire_work(
+    signer: &Signer,
+    addrs: &[std::net::SocketAddr],
+    token: &str,
+    clients: usize,
+    per_client: usize,
+) -> anyhow::Result<Vec<(std::net::SocketAddr, Vec<wire::WireRequest>)>> {
+    signed_work(signer, clients, per_client)?
+        .into_iter()
+        .enumerate()
+        .map(|(c, events)| {
+            let addr = addrs[c % addrs.len()];
+            let requests = events
+                .into_iter()
+                .map(|ev| {
+                    let path = format!("/v1/streams/{}/events", ev.stream);
+                    let body = serde_json::to_vec(&json!({"events": [ev]}))?;
+                    Ok(wire::WireRequest::post_json(&addr, &path, token, &body))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Ok((addr, requests))
+        })
+        .collect()
 }
 
 /// A `ledger serve` child process of this binary.
