@@ -298,11 +298,27 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             .context("a fresh data directory has a new admin token")?;
         let token = setup_department(&client, &base, &admin, &signer).await?;
         let mut http = wire::run(wire_work(&signer, &[addr], &token, clients, per_client)?).await?;
-        let reqwest_http = http_run(&client, std::slice::from_ref(&base), &token, &signer, clients, per_client).await?;
+        let reqwest_http = http_run(
+            &client,
+            std::slice::from_ref(&base),
+            &token,
+            &signer,
+            clients,
+            per_client,
+        )
+        .await?;
         // HTTP/2 without TLS (h2c, prior knowledge): the same requests
         // multiplexed on one connection, so many answers share a write.
         let h2 = reqwest::Client::builder().http2_prior_knowledge().build()?;
-        let mut http2 = http_run(&h2, std::slice::from_ref(&base), &token, &signer, clients, per_client).await?;
+        let mut http2 = http_run(
+            &h2,
+            std::slice::from_ref(&base),
+            &token,
+            &signer,
+            clients,
+            per_client,
+        )
+        .await?;
         let _ = stop_tx.send(());
         server.await??;
         drop(server_rt);

@@ -164,7 +164,10 @@ mod tests {
     }
 
     fn one_request(addr: &SocketAddr) -> Vec<(SocketAddr, Vec<WireRequest>)> {
-        vec![(*addr, vec![WireRequest::post_json(addr, "/v1/x", "t", b"{}")])]
+        vec![(
+            *addr,
+            vec![WireRequest::post_json(addr, "/v1/x", "t", b"{}")],
+        )]
     }
 
     #[tokio::test]
