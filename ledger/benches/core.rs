@@ -50,6 +50,11 @@ use tempfile::TempDir;
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
+/// The allocator the `ledger` binary ships with (tools/src/bin/ledger.rs),
+/// so the figures are the service's; the ceilings run under it too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Streams the case events are spread over: event `i` goes to `case-{i % STREAMS}`.
 const STREAMS: usize = 1_000;
 /// Department keys signing the case events, round robin.

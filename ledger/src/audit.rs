@@ -34,25 +34,31 @@ pub async fn verify_store<S: Store + ?Sized>(
 ) -> Result<AuditResult, Error> {
     let mut auditor = Auditor::new(log_key.clone());
     let latest = store.latest_checkpoint().await?;
-    // A pipeline: while chunk n is applied in log order (one core), chunk
-    // n+1 is read and prepared (parsed, hashed and its signatures checked,
-    // on every core). Preparing needs only a registry, here the one as of
-    // the chunk before n; a key registered in chunk n is simply checked
-    // when its chunk is applied (`Auditor::prepare_chunk`).
-    let mut next = prepare(read_chunk(store, 0).await?, auditor.registry().clone()).await?;
+    // A pipeline of three stages: while chunk n is applied in log order
+    // (one core), chunk n+1 is prepared (parsed, hashed and its signatures
+    // checked, on every core) and chunk n+2 is read. Preparing needs only a
+    // registry, here the one as of the chunk before n; a key registered in
+    // chunk n is simply checked when its chunk is applied
+    // (`Auditor::prepare_chunk`).
+    let first = read_chunk(store, 0).await?;
+    let mut read_ahead = read_chunk(store, first.end()).await?;
+    let mut next = prepare(first, auditor.registry().clone()).await?;
     loop {
         let (chunk, prepared) = next;
         if chunk.raws.is_empty() {
             break;
         }
-        let after = chunk.raws.last().map_or(auditor.size(), |r| r.index.0 + 1);
         let snapshot = auditor.registry().clone();
         let apply = tokio::task::spawn_blocking(move || {
             let report = auditor.apply_chunk(prepared, &chunk.leaves, &chunk.checkpoints);
             (auditor, report)
         });
-        let following = async { prepare(read_chunk(store, after).await?, snapshot).await };
-        let (applied, fetched) = tokio::join!(apply, following);
+        let after = read_ahead.end();
+        let (applied, prepared_next, read_next) = tokio::join!(
+            apply,
+            prepare(read_ahead, snapshot),
+            read_chunk(store, after)
+        );
         let (applied_auditor, report) = applied.map_err(Error::storage)?;
         auditor = applied_auditor;
 
@@ -86,7 +92,8 @@ pub async fn verify_store<S: Store + ?Sized>(
             return Ok(Err(p));
         }
         progress(auditor.size());
-        next = fetched?;
+        next = prepared_next?;
+        read_ahead = read_next?;
     }
     if let Err(p) = auditor.finish(latest.as_ref()) {
         return Ok(Err(p));
@@ -119,15 +126,25 @@ async fn prepare(chunk: Chunk, registry: KeyRegistry) -> Result<(Chunk, Prepared
 /// One chunk of the log as stored: entries from `from`, the tree's stored
 /// leaves for the span they claim, and the checkpoints that end inside it.
 struct Chunk {
+    /// Where the read started.
+    from: u64,
     raws: Vec<crate::store::RawEntry>,
     leaves: Vec<Option<crate::merkle::Hash>>,
     checkpoints: Vec<crate::store::StoredCheckpoint>,
+}
+
+impl Chunk {
+    /// The index after the chunk's last entry (where the next one starts).
+    fn end(&self) -> u64 {
+        self.raws.last().map_or(self.from, |r| r.index.0 + 1)
+    }
 }
 
 async fn read_chunk<S: Store + ?Sized>(store: &S, from: u64) -> Result<Chunk, Error> {
     let raws = store.read_entries(LogIndex(from), CHUNK).await?;
     let Some(last) = raws.last().map(|r| r.index.0) else {
         return Ok(Chunk {
+            from,
             raws,
             leaves: Vec::new(),
             checkpoints: Vec::new(),
@@ -144,6 +161,7 @@ async fn read_chunk<S: Store + ?Sized>(store: &S, from: u64) -> Result<Chunk, Er
         .take_while(|c| c.size <= from + raws.len() as u64)
         .collect();
     Ok(Chunk {
+        from,
         raws,
         leaves,
         checkpoints,

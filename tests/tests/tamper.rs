@@ -301,3 +301,106 @@ fn damaged_files_give_clear_errors_not_panics() {
     );
     assert!(result.is_err(), "a truncated store opened for writing");
 }
+
+/// A store longer than three of `verify_store`'s chunks (4,096 entries),
+/// with a key registered in the second chunk and events it signed in the
+/// second and third: the audit's pipeline prepares a chunk with the
+/// registry as of two chunks back, so these signatures are checked late.
+fn long_store() -> &'static Pristine {
+    static P: OnceLock<Pristine> = OnceLock::new();
+    P.get_or_init(|| {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let data = DataDir::open_or_init(dir.path(), Some("tamper.example/log")).unwrap();
+            let sqlite = data.open_store(SqliteConfig::default()).unwrap();
+            let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+            let key = DepartmentKey::generate("dept-a");
+            let mut size = 0u64;
+            while size < LONG_ENTRIES {
+                if size == 5_000 {
+                    register(&store, &key, None).await;
+                    size += 1;
+                    continue;
+                }
+                let stream = format!("case-{}", size / 100 % 37);
+                let events: Vec<_> = (0..100)
+                    .map(|k| {
+                        if size >= 5_000 && k % 10 == 0 {
+                            signed(&stream, "case.note", &key)
+                        } else {
+                            event(&stream, "case.note", "dept-b")
+                        }
+                    })
+                    .collect();
+                size += events.len() as u64;
+                store
+                    .append(ledger::AppendRequest {
+                        stream: ledger::StreamId::new(&stream).unwrap(),
+                        expected: ledger::ExpectedVersion::Any,
+                        events,
+                    })
+                    .await
+                    .expect("append");
+            }
+            store.checkpoint_now().await.unwrap();
+            drop(store);
+            sqlite.close();
+            Pristine {
+                key: data.signer().verifier(),
+                db: data.store_path(),
+                _dir: dir,
+            }
+        })
+    })
+}
+
+const LONG_ENTRIES: u64 = 12_401;
+
+fn audit_long(db: &Path) -> Result<ledger::audit::AuditSummary, Problem> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open_for_audit(db).expect("readable");
+        verify_store(&store, &long_store().key, |_| {})
+            .await
+            .expect("readable")
+    })
+}
+
+#[test]
+fn problems_in_later_chunks_are_named_at_their_position() {
+    let p = long_store();
+    let summary = audit_long(&p.db).expect("the long store is clean");
+    assert_eq!(summary.entries, LONG_ENTRIES);
+    assert_eq!(summary.keys, 1);
+
+    let copy = |f: &dyn Fn(&Connection)| {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("ledger.sqlite");
+        std::fs::copy(&p.db, &db).unwrap();
+        f(&Connection::open(&db).unwrap());
+        (dir, db)
+    };
+
+    // A signed event of the third chunk (batches of 100 start at 5,001
+    // after the key's registration, their first event signed) altered.
+    let (_d, db) = copy(&|c| {
+        let mut e = entry(c, 9_001);
+        let at = e.len() / 2;
+        e[at] ^= 0x01;
+        c.execute("UPDATE events SET entry = ?1 WHERE idx = 9001", params![e])
+            .unwrap();
+    });
+    let found = audit_long(&db).unwrap_err();
+    assert_eq!(found.kind, ProblemKind::AlteredEntry, "{found}");
+    assert_eq!(found.index.0, 9_001, "{found}");
+
+    // An event of the third chunk removed: the gap is named where it opens.
+    let (_d, db) = copy(&|c| {
+        c.execute("DELETE FROM events WHERE idx = 10000", [])
+            .unwrap();
+    });
+    let found = audit_long(&db).unwrap_err();
+    assert_eq!(found.kind, ProblemKind::MissingEvent, "{found}");
+    assert_eq!(found.index.0, 10_000, "{found}");
+}
