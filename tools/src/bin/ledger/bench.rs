@@ -298,6 +298,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             .context("a fresh data directory has a new admin token")?;
         let token = setup_department(&client, &base, &admin, &signer).await?;
         let mut http = wire::run(wire_work(&signer, &[addr], &token, clients, per_client)?).await?;
+        // The comparisons by reqwest: a failure is reported, not fatal (at
+        // 256 clients h2c runs can end in the server's GOAWAY
+        // `too_many_internal_resets`); the figure set against the goal
+        // stands without them.
         let reqwest_http = http_run(
             &client,
             std::slice::from_ref(&base),
@@ -306,7 +310,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             clients,
             per_client,
         )
-        .await?;
+        .await;
         // HTTP/2 without TLS (h2c, prior knowledge): the same requests
         // multiplexed on one connection, so many answers share a write.
         let h2 = reqwest::Client::builder().http2_prior_knowledge().build()?;
@@ -318,7 +322,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             clients,
             per_client,
         )
-        .await?;
+        .await;
         let _ = stop_tx.send(());
         server.await??;
         drop(server_rt);
@@ -327,8 +331,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
         let local_rate = local.rate();
         let ratio = |run: &Run| 100.0 * run.rate() / local_rate.max(1e-9);
+        let compared = |run: &anyhow::Result<Run>, width: usize| match run {
+            Ok(r) => format!("{:>width$.0} {:>6.0}%", r.rate(), ratio(r)),
+            Err(_) => format!("{:>width$} {:>7}", "failed", "-"),
+        };
+        let h2_p99 = match &mut http2 {
+            Ok(r) => ms(r.percentile(0.99)),
+            Err(_) => "-".to_owned(),
+        };
         println!(
-            "{:>8} {:>14.0} {:>12.0} {:>6.0}% {:>9} {:>9} {:>12} {:>11.0} {:>6.0}% {:>8.0} {:>6.0}% {:>9}",
+            "{:>8} {:>14.0} {:>12.0} {:>6.0}% {:>9} {:>9} {:>12} {} {} {:>9}",
             clients,
             local.rate(),
             http.rate(),
@@ -336,12 +348,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             ms(http.percentile(0.50)),
             ms(http.percentile(0.99)),
             ms(local.percentile(0.99)),
-            reqwest_http.rate(),
-            ratio(&reqwest_http),
-            http2.rate(),
-            ratio(&http2),
-            ms(http2.percentile(0.99)),
+            compared(&reqwest_http, 11),
+            compared(&http2, 8),
+            h2_p99,
         );
+        for (name, run) in [("reqwest HTTP/1.1", &reqwest_http), ("reqwest h2c", &http2)] {
+            if let Err(e) = run {
+                println!("         {name} run failed: {e:#}");
+            }
+        }
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
