@@ -527,11 +527,15 @@ async fn init_demo_on_postgres_is_served_by_a_second_process() {
     ])
     .await;
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains("demo:           30 cases"),
-        "{}",
-        stdout(&out)
-    );
+    // Cases whose first contact lies later today are left out: the count
+    // printed is what the log holds.
+    let loaded: u64 = stdout(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("demo:"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a demo line: {}", stdout(&out)));
+    assert!((25..=30).contains(&loaded), "{}", stdout(&out));
     assert!(
         !d0.join("ledger.sqlite").exists(),
         "the log is not in the directory"
@@ -540,7 +544,7 @@ async fn init_demo_on_postgres_is_served_by_a_second_process() {
     let server = Running::serve(&d1, &["--store", &url]);
     let (status, cases) = get(&server.base, &admin_token(&d1), "/v1/cases?limit=1").await;
     assert_eq!(status, 200, "{cases}");
-    assert_eq!(cases["total"], 30, "{cases}");
+    assert_eq!(cases["total"], loaded, "{cases}");
     server.stop();
 }
 
