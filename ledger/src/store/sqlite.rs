@@ -62,9 +62,8 @@ pub struct SqliteConfig {
     /// The server time stamped as `recorded_at` (the system clock; a
     /// manual clock only for the demo loader).
     pub clock: Clock,
-    /// Once the write-ahead log is this large, the background checkpointer
-    /// makes the writer start it again from the beginning (see
-    /// [`start_checkpointer`]).
+    /// Once the write-ahead log is this large, the writer checkpoints it and
+    /// starts it again from the beginning (see `Writer::maybe_restart_wal`).
     pub wal_restart_bytes: u64,
 }
 
@@ -263,6 +262,7 @@ impl SqliteStore {
         let registry = Arc::new(RwLock::new(KeyRegistry::new()));
         let upper = Arc::new(RwLock::new(UpperNodes::default()));
         let mut writer = Writer {
+            wal: wal_path(path),
             conn,
             path: display.clone(),
             signer,
@@ -297,7 +297,7 @@ impl SqliteStore {
         }
         writer.size_tx.send_replace(writer.frontier.size());
         let (stop_checkpoints, stopped) = std_mpsc::channel();
-        let checkpointer = start_checkpointer(path, wal_restart_bytes, stopped)?;
+        let checkpointer = start_checkpointer(path, stopped)?;
         let (tx, rx) = std_mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("ledger-sqlite-writer".into())
@@ -472,24 +472,10 @@ impl Drop for Inner {
 /// Copies the WAL into the database file in the background (SQLite's
 /// PASSIVE checkpoint, which never blocks the writer or readers), so the
 /// writer thread does not stop to do it at commit time as SQLite's
-/// automatic checkpoint would. Stops when `stop` is dropped.
-///
-/// Under steady appends a PASSIVE checkpoint never quite catches up with
-/// the writer, and SQLite starts the WAL again from the beginning only
-/// after one that did: the WAL would grow without bound, every commit
-/// extending the file (which costs the kernel a zeroing of each new page,
-/// a third of the writer's time once the WAL passed a few hundred MiB).
-/// So once the WAL is `restart_bytes` long, the checkpointer asks for a
-/// RESTART checkpoint: it waits for the writer's current group, holds the
-/// next one back while it copies the few frames the PASSIVE ones left, and
-/// the writer then overwrites the WAL from its start.
-fn start_checkpointer(
-    path: &Path,
-    restart_bytes: u64,
-    stop: std_mpsc::Receiver<()>,
-) -> Result<JoinHandle<()>, Error> {
+/// automatic checkpoint would; the writer itself restarts the WAL once it is
+/// long ([`Writer::maybe_restart_wal`]). Stops when `stop` is dropped.
+fn start_checkpointer(path: &Path, stop: std_mpsc::Receiver<()>) -> Result<JoinHandle<()>, Error> {
     let display = path.display().to_string();
-    let wal = wal_path(path);
     let conn = Connection::open(path).map_err(|e| map_err(&display, e))?;
     conn.busy_timeout(Duration::from_secs(5))
         .and_then(|_| conn.pragma_update(None, "synchronous", "FULL"))
@@ -500,12 +486,8 @@ fn start_checkpointer(
             while let Err(std_mpsc::RecvTimeoutError::Timeout) =
                 stop.recv_timeout(WAL_CHECKPOINT_EVERY)
             {
-                let long = std::fs::metadata(&wal).is_ok_and(|m| m.len() >= restart_bytes);
-                let mode = if long { "RESTART" } else { "PASSIVE" };
-                if let Err(e) =
-                    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))
-                {
-                    eprintln!("ledger: background WAL checkpoint ({mode}) of {display}: {e}");
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    eprintln!("ledger: background WAL checkpoint of {display}: {e}");
                 }
             }
             // A last full pass so a closed store's WAL is folded in.
@@ -712,6 +694,8 @@ impl Store for SqliteStore {
 struct Writer {
     conn: Connection,
     path: String,
+    /// The WAL beside the database, measured for restarts.
+    wal: PathBuf,
     signer: NoteSigner,
     config: SqliteConfig,
     frontier: Frontier,
@@ -807,6 +791,46 @@ impl Writer {
                 }
             }
             self.commit_group(jobs);
+            self.maybe_restart_wal();
+        }
+    }
+
+    /// Once the WAL has grown to `wal_restart_bytes`, checkpoints it with
+    /// RESTART between two groups, so that the next group writes it again
+    /// from its start instead of extending the file.
+    ///
+    /// Under steady appends the background PASSIVE checkpoints never quite
+    /// catch up with this writer, and SQLite starts the WAL over only after
+    /// one that did: the WAL grew without bound, every commit extending the
+    /// file, which costs the kernel a zeroing of each new page (a third of
+    /// this thread's time once the WAL passed a few hundred MiB). A RESTART
+    /// from another connection starves behind this writer; from this one it
+    /// only copies the frames the PASSIVE rounds left. It waits at most
+    /// [`WAL_RESTART_WAIT`] for readers still on old frames, else it is
+    /// tried again after the next group. Durability is unchanged: the
+    /// checkpoint syncs the WAL before copying and the database after, so
+    /// groups not yet flushed by the syncer are on disk in the database
+    /// before their frames can be overwritten.
+    fn maybe_restart_wal(&mut self) {
+        let long =
+            std::fs::metadata(&self.wal).is_ok_and(|m| m.len() >= self.config.wal_restart_bytes);
+        if !long {
+            return;
+        }
+        let restarted = self
+            .conn
+            .busy_timeout(WAL_RESTART_WAIT)
+            .and_then(|_| {
+                self.conn
+                    .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0))
+            })
+            .and_then(|busy| {
+                self.conn.busy_timeout(WRITER_BUSY_TIMEOUT)?;
+                Ok(busy == 0)
+            });
+        if let Err(e) = restarted {
+            eprintln!("ledger: restarting the WAL of {}: {e}", self.path);
+            let _ = self.conn.busy_timeout(WRITER_BUSY_TIMEOUT);
         }
     }
 
@@ -1244,6 +1268,12 @@ impl Writer {
     }
 }
 
+/// How long the writer's WAL restart waits for readers on old frames.
+const WAL_RESTART_WAIT: Duration = Duration::from_millis(20);
+
+/// The writer connection's busy timeout otherwise (as `init_schema` sets).
+const WRITER_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The writer connection's page cache, in KiB (SQLite's `cache_size`).
 pub const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
@@ -1556,7 +1586,7 @@ fn checkpoint_row(r: &rusqlite::Row<'_>) -> Result<StoredCheckpoint, rusqlite::E
 }
 
 fn init_schema(conn: &Connection, signer: &NoteSigner) -> Result<(), Error> {
-    conn.busy_timeout(Duration::from_secs(5))
+    conn.busy_timeout(WRITER_BUSY_TIMEOUT)
         .map_err(Error::storage)?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(Error::storage)?;

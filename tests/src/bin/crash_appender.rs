@@ -23,7 +23,12 @@ async fn main() -> anyhow::Result<()> {
         .map_or(Ok(16), |t| t.parse())
         .context("TASKS must be a number")?;
     let data = DataDir::open_or_init(dir.as_ref(), Some("crash.example/log"))?;
-    let store: Arc<dyn Store> = Arc::new(data.open_store(SqliteConfig::default())?);
+    // A small WAL limit, so the writer restarts the WAL many times a round
+    // and the kills land around restarts too.
+    let store: Arc<dyn Store> = Arc::new(data.open_store(SqliteConfig {
+        wal_restart_bytes: 64 << 10,
+        ..SqliteConfig::default()
+    })?);
     println!("ready");
     append_until_killed(store, tasks).await;
     Ok(())
