@@ -261,8 +261,9 @@ impl SqliteStore {
         .start(committed)?;
         let registry = Arc::new(RwLock::new(KeyRegistry::new()));
         let upper = Arc::new(RwLock::new(UpperNodes::default()));
+        let wal_bytes = Arc::new(AtomicU64::new(0));
         let mut writer = Writer {
-            wal: wal_path(path),
+            wal_bytes: wal_bytes.clone(),
             conn,
             path: display.clone(),
             signer,
@@ -297,7 +298,7 @@ impl SqliteStore {
         }
         writer.size_tx.send_replace(writer.frontier.size());
         let (stop_checkpoints, stopped) = std_mpsc::channel();
-        let checkpointer = start_checkpointer(path, stopped)?;
+        let checkpointer = start_checkpointer(path, wal_bytes, stopped)?;
         let (tx, rx) = std_mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("ledger-sqlite-writer".into())
@@ -474,11 +475,23 @@ impl Drop for Inner {
 /// writer thread does not stop to do it at commit time as SQLite's
 /// automatic checkpoint would; the writer itself restarts the WAL once it is
 /// long ([`Writer::maybe_restart_wal`]). Stops when `stop` is dropped.
-fn start_checkpointer(path: &Path, stop: std_mpsc::Receiver<()>) -> Result<JoinHandle<()>, Error> {
+///
+/// Each round also tells the writer how long the WAL is (`wal_bytes`: the
+/// frames since it last started over, from the checkpoint's answer).
+fn start_checkpointer(
+    path: &Path,
+    wal_bytes: Arc<AtomicU64>,
+    stop: std_mpsc::Receiver<()>,
+) -> Result<JoinHandle<()>, Error> {
     let display = path.display().to_string();
     let conn = Connection::open(path).map_err(|e| map_err(&display, e))?;
     conn.busy_timeout(Duration::from_secs(5))
         .and_then(|_| conn.pragma_update(None, "synchronous", "FULL"))
+        .map_err(|e| map_err(&display, e))?;
+    // A WAL frame is a 24-byte header and a page.
+    let frame_bytes: u64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
+        .map(|page| u64::try_from(page).unwrap_or(4096) + 24)
         .map_err(|e| map_err(&display, e))?;
     std::thread::Builder::new()
         .name("ledger-sqlite-checkpointer".into())
@@ -486,8 +499,13 @@ fn start_checkpointer(path: &Path, stop: std_mpsc::Receiver<()>) -> Result<JoinH
             while let Err(std_mpsc::RecvTimeoutError::Timeout) =
                 stop.recv_timeout(WAL_CHECKPOINT_EVERY)
             {
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    eprintln!("ledger: background WAL checkpoint of {display}: {e}");
+                // (busy, frames in the WAL, frames checkpointed)
+                match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
+                    Ok(frames) => wal_bytes.store(
+                        u64::try_from(frames).unwrap_or(0) * frame_bytes,
+                        Ordering::Relaxed,
+                    ),
+                    Err(e) => eprintln!("ledger: background WAL checkpoint of {display}: {e}"),
                 }
             }
             // A last full pass so a closed store's WAL is folded in.
@@ -694,8 +712,9 @@ impl Store for SqliteStore {
 struct Writer {
     conn: Connection,
     path: String,
-    /// The WAL beside the database, measured for restarts.
-    wal: PathBuf,
+    /// Bytes of frames in the WAL since it last started over, as the
+    /// checkpointer last counted them (at most one round old).
+    wal_bytes: Arc<AtomicU64>,
     signer: NoteSigner,
     config: SqliteConfig,
     frontier: Frontier,
@@ -812,9 +831,9 @@ impl Writer {
     /// groups not yet flushed by the syncer are on disk in the database
     /// before their frames can be overwritten.
     fn maybe_restart_wal(&mut self) {
-        let long =
-            std::fs::metadata(&self.wal).is_ok_and(|m| m.len() >= self.config.wal_restart_bytes);
-        if !long {
+        // (Not the file's length: a WAL started over keeps its length while
+        // it is written again from the start.)
+        if self.wal_bytes.load(Ordering::Relaxed) < self.config.wal_restart_bytes {
             return;
         }
         let restarted = self
@@ -828,6 +847,9 @@ impl Writer {
                 self.conn.busy_timeout(WRITER_BUSY_TIMEOUT)?;
                 Ok(busy == 0)
             });
+        if let Ok(true) = restarted {
+            self.wal_bytes.store(0, Ordering::Relaxed);
+        }
         if let Err(e) = restarted {
             eprintln!("ledger: restarting the WAL of {}: {e}", self.path);
             let _ = self.conn.busy_timeout(WRITER_BUSY_TIMEOUT);
