@@ -36,8 +36,11 @@ function me() {
 function signOut() {
   session.clear();
   sessionStorage.removeItem(ME_KEY);
-  location.hash = "#/";
-  render();
+  // A changed hash renders through the hashchange listener; rendering here
+  // as well drew the sign-in form twice, and the second, a moment later,
+  // wiped a token already typed into the first.
+  if (location.hash === "#/") render();
+  else location.hash = "#/";
 }
 
 function header(who) {
