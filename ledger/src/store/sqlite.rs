@@ -264,6 +264,7 @@ impl SqliteStore {
         let wal_bytes = Arc::new(AtomicU64::new(0));
         let mut writer = Writer {
             wal_bytes: wal_bytes.clone(),
+            wal_restart_after: Instant::now(),
             conn,
             path: display.clone(),
             signer,
@@ -715,6 +716,8 @@ struct Writer {
     /// Bytes of frames in the WAL since it last started over, as the
     /// checkpointer last counted them (at most one round old).
     wal_bytes: Arc<AtomicU64>,
+    /// No WAL restart is tried before this (after one that readers held up).
+    wal_restart_after: Instant,
     signer: NoteSigner,
     config: SqliteConfig,
     frontier: Frontier,
@@ -826,14 +829,16 @@ impl Writer {
     /// from another connection starves behind this writer; from this one it
     /// only copies the frames the PASSIVE rounds left. It waits at most
     /// [`WAL_RESTART_WAIT`] for readers still on old frames, else it is
-    /// tried again after the next group. Durability is unchanged: the
+    /// tried again after [`WAL_RESTART_BACKOFF`]. Durability is unchanged: the
     /// checkpoint syncs the WAL before copying and the database after, so
     /// groups not yet flushed by the syncer are on disk in the database
     /// before their frames can be overwritten.
     fn maybe_restart_wal(&mut self) {
         // (Not the file's length: a WAL started over keeps its length while
         // it is written again from the start.)
-        if self.wal_bytes.load(Ordering::Relaxed) < self.config.wal_restart_bytes {
+        if self.wal_bytes.load(Ordering::Relaxed) < self.config.wal_restart_bytes
+            || self.wal_restart_after > Instant::now()
+        {
             return;
         }
         let restarted = self
@@ -847,8 +852,11 @@ impl Writer {
                 self.conn.busy_timeout(WRITER_BUSY_TIMEOUT)?;
                 Ok(busy == 0)
             });
-        if let Ok(true) = restarted {
-            self.wal_bytes.store(0, Ordering::Relaxed);
+        match restarted {
+            Ok(true) => self.wal_bytes.store(0, Ordering::Relaxed),
+            // A reader is still on old frames (a long export, say): do not
+            // wait for it after every group; try again a little later.
+            _ => self.wal_restart_after = Instant::now() + WAL_RESTART_BACKOFF,
         }
         if let Err(e) = restarted {
             eprintln!("ledger: restarting the WAL of {}: {e}", self.path);
@@ -1292,6 +1300,10 @@ impl Writer {
 
 /// How long the writer's WAL restart waits for readers on old frames.
 const WAL_RESTART_WAIT: Duration = Duration::from_millis(20);
+
+/// How long the writer waits before trying a WAL restart again after
+/// readers held one up.
+const WAL_RESTART_BACKOFF: Duration = Duration::from_secs(1);
 
 /// The writer connection's busy timeout otherwise (as `init_schema` sets).
 const WRITER_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
