@@ -46,21 +46,31 @@ fn registry(
     )
 }
 
-fn first_problem(entries: &[Vec<u8>]) -> Option<(ProblemKind, u64)> {
-    let mut auditor = Auditor::new(
+/// Entries with their log indexes, as `Auditor::check_chunk` takes them.
+type Indexed<'a> = Vec<(LogIndex, &'a [u8])>;
+
+/// A fresh auditor, and `entries` as it takes them: their leaf hashes and
+/// the entries with their log indexes from 0.
+fn audit_input(entries: &[Vec<u8>]) -> (Auditor, Vec<Option<Hash>>, Indexed<'_>) {
+    let auditor = Auditor::new(
         NoteSigner::generate("audit.example/log")
             .unwrap()
             .verifier(),
     );
-    let leaves: Vec<Option<Hash>> = entries
+    let leaves = entries
         .iter()
         .map(|e| Some(ledger::merkle::leaf_hash(e)))
         .collect();
-    let with_index: Vec<(LogIndex, &[u8])> = entries
+    let with_index = entries
         .iter()
         .enumerate()
         .map(|(i, e)| (LogIndex(i as u64), e.as_slice()))
         .collect();
+    (auditor, leaves, with_index)
+}
+
+fn first_problem(entries: &[Vec<u8>]) -> Option<(ProblemKind, u64)> {
+    let (mut auditor, leaves, with_index) = audit_input(entries);
     let report = auditor.check_chunk(&with_index, &leaves, &[]);
     report.problem.map(|p| (p.kind, p.index.0))
 }
@@ -137,20 +147,7 @@ fn first_problem_in_two_chunks(
     split: usize,
     stale: bool,
 ) -> Option<(ProblemKind, u64)> {
-    let mut auditor = Auditor::new(
-        NoteSigner::generate("audit.example/log")
-            .unwrap()
-            .verifier(),
-    );
-    let leaves: Vec<Option<Hash>> = entries
-        .iter()
-        .map(|e| Some(ledger::merkle::leaf_hash(e)))
-        .collect();
-    let with_index: Vec<(LogIndex, &[u8])> = entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (LogIndex(i as u64), e.as_slice()))
-        .collect();
+    let (mut auditor, leaves, with_index) = audit_input(entries);
     let before = auditor.registry().clone();
     let first = Auditor::prepare_chunk(&before, &with_index[..split]);
     let report = auditor.apply_chunk(first, &leaves[..split], &[]);
