@@ -272,12 +272,7 @@ impl ProposedEvent {
 #[derive(Clone, Debug)]
 pub struct PreparedEvent {
     pub event: ProposedEvent,
-    /// `{"actor":…,"id":…,"occurred_at":…,"payload":…` (no closing brace).
-    common: Vec<u8>,
-    /// `,"signature":{…}` or empty.
-    signature: Vec<u8>,
-    /// `,"stream":…,"type":…`.
-    stream_type: Vec<u8>,
+    pieces: CanonicalPieces,
     /// SHA-256 state after `0x00 || common` (the leaf hash's leading
     /// bytes), when prepared for a sequencer: see
     /// [`PreparedEvent::for_sequencing`].
@@ -287,43 +282,21 @@ pub struct PreparedEvent {
 impl PreparedEvent {
     /// Canonicalises `event` once; refuses payloads RFC 8785 cannot carry.
     pub fn new(event: ProposedEvent) -> Result<Self, Error> {
-        use crate::jcs::{write_object, write_string};
         check_payload(&event.payload)?;
-        let mut common = Vec::with_capacity(512);
-        // Actor members in name order: department, officer.
-        common.extend_from_slice(b"{\"actor\":{\"department\":");
-        write_string(&mut common, event.actor.department.as_str());
-        if let Some(officer) = &event.actor.officer {
-            common.extend_from_slice(b",\"officer\":");
-            write_string(&mut common, officer.as_str());
-        }
-        common.extend_from_slice(b"},\"id\":");
-        write_string(&mut common, &event.id.to_string());
-        common.extend_from_slice(b",\"occurred_at\":");
-        write_string(&mut common, event.occurred_at.as_str());
-        common.extend_from_slice(b",\"payload\":");
-        write_object(&mut common, &event.payload);
-        let mut signature = Vec::new();
-        if let Some(sig) = &event.signature {
-            // Signature members in name order: alg, key, sig.
-            signature.extend_from_slice(b",\"signature\":{\"alg\":");
-            write_string(&mut signature, sig.alg.as_str());
-            signature.extend_from_slice(b",\"key\":");
-            write_string(&mut signature, sig.key.as_str());
-            signature.extend_from_slice(b",\"sig\":");
-            write_string(&mut signature, &b64_encode(&sig.sig.0));
-            signature.push(b'}');
-        }
-        let mut stream_type = Vec::with_capacity(64);
-        stream_type.extend_from_slice(b",\"stream\":");
-        write_string(&mut stream_type, event.stream.as_str());
-        stream_type.extend_from_slice(b",\"type\":");
-        write_string(&mut stream_type, event.event_type.as_str());
+        let pieces = CanonicalPieces::write(
+            &AuthoredRef {
+                id: &event.id,
+                stream: &event.stream,
+                event_type: &event.event_type,
+                occurred_at: &event.occurred_at,
+                actor: &event.actor,
+                signature: event.signature.as_ref(),
+            },
+            PayloadForm::Value(&event.payload),
+        );
         Ok(PreparedEvent {
             event,
-            common,
-            signature,
-            stream_type,
+            pieces,
             leaf_midstate: None,
         })
     }
@@ -337,31 +310,25 @@ impl PreparedEvent {
         let mut prepared = Self::new(event)?;
         let mut h = Sha256::new();
         h.update([0x00]);
-        h.update(&prepared.common);
+        h.update(&prepared.pieces.common);
         prepared.leaf_midstate = Some(h);
         Ok(prepared)
     }
 
     /// The exact message an author signs: `SIGNATURE_CONTEXT || JCS(authored)`.
     pub fn signing_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(
-            SIGNATURE_CONTEXT.len() + self.common.len() + self.stream_type.len() + 8,
-        );
-        out.extend_from_slice(SIGNATURE_CONTEXT);
-        out.extend_from_slice(&self.common);
-        out.extend_from_slice(&self.stream_type);
-        out.extend_from_slice(b",\"v\":1}");
-        out
+        self.pieces.signing_bytes()
     }
 
     /// See [`ProposedEvent::content_digest`]: SHA-256 of JCS(ProposedEvent),
     /// the author's fields and the signature, without `v`. Computed when
     /// asked (only a retried or conflicting id needs it).
     pub fn content_digest(&self) -> [u8; 32] {
+        let p = &self.pieces;
         let mut h = Sha256::new();
-        h.update(&self.common);
-        h.update(&self.signature);
-        h.update(&self.stream_type);
+        h.update(&p.common);
+        h.update(&p.signature);
+        h.update(&p.stream_type);
         h.update(b"}");
         h.finalize().into()
     }
@@ -374,26 +341,7 @@ impl PreparedEvent {
         recorded_at: &Timestamp,
         prev: &LeafHash,
     ) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::with_capacity(
-            self.common.len() + self.signature.len() + self.stream_type.len() + 160,
-        );
-        out.extend_from_slice(&self.common);
-        out.extend_from_slice(b",\"prev\":\"");
-        let mut hex_buf = [0u8; 64];
-        // Invariant: 64 bytes hold the hex of 32.
-        hex::encode_to_slice(prev.0.0, &mut hex_buf).expect("64-byte buffer for 32 bytes");
-        out.extend_from_slice(&hex_buf);
-        out.extend_from_slice(b"\",\"recorded_at\":");
-        // A Timestamp's text is RFC 3339 (digits, '-', ':', '.', 'T', 'Z'),
-        // which JSON strings carry without escapes.
-        out.push(b'"');
-        out.extend_from_slice(recorded_at.as_str().as_bytes());
-        out.push(b'"');
-        out.extend_from_slice(&self.signature);
-        out.extend_from_slice(&self.stream_type);
-        out.extend_from_slice(b",\"v\":1,\"version\":");
-        out.extend_from_slice(version.0.to_string().as_bytes());
-        out.push(b'}');
+        let out = self.pieces.entry(version, recorded_at, prev);
         if out.len() > MAX_ENTRY_BYTES {
             return Err(Error::EntryTooLarge {
                 id: self.event.id,
@@ -417,7 +365,7 @@ impl PreparedEvent {
             Some(midstate) => {
                 let mut h = midstate.clone();
                 // `entry` begins with `common`, already hashed.
-                h.update(&entry[self.common.len()..]);
+                h.update(&entry[self.pieces.common.len()..]);
                 LeafHash(crate::merkle::Hash(h.finalize().into()))
             }
             None => LeafHash::of_entry(&entry),
@@ -453,7 +401,171 @@ impl PreparedEvent {
     }
 }
 
-/// A sequenced event: what the log holds./// A sequenced event: what the log holds.
+/// The author's fields of an event, borrowed, for [`CanonicalPieces::write`].
+struct AuthoredRef<'a> {
+    id: &'a EventId,
+    stream: &'a StreamId,
+    event_type: &'a EventType,
+    occurred_at: &'a Timestamp,
+    actor: &'a Actor,
+    signature: Option<&'a AuthorSignature>,
+}
+
+/// A payload's canonical form: to be written from its value, or bytes
+/// already shown canonical ([`crate::jcs::is_canonical_subset`]).
+enum PayloadForm<'a> {
+    Value(&'a Map<String, Value>),
+    Canonical(&'a [u8]),
+}
+
+/// The canonical pieces every form of an event is spliced from
+/// (SPEC.md §2–§3): members in RFC 8785 §3.2.3 order, names being ASCII.
+#[derive(Clone, Debug)]
+struct CanonicalPieces {
+    /// `{"actor":…,"id":…,"occurred_at":…,"payload":…` (no closing brace).
+    common: Vec<u8>,
+    /// `,"signature":{…}` or empty.
+    signature: Vec<u8>,
+    /// `,"stream":…,"type":…`.
+    stream_type: Vec<u8>,
+}
+
+impl CanonicalPieces {
+    fn write(event: &AuthoredRef<'_>, payload: PayloadForm<'_>) -> Self {
+        use crate::jcs::{write_object, write_string};
+        let payload_len = match payload {
+            PayloadForm::Value(_) => 256,
+            PayloadForm::Canonical(bytes) => bytes.len(),
+        };
+        let mut common = Vec::with_capacity(payload_len + 160);
+        // Actor members in name order: department, officer.
+        common.extend_from_slice(b"{\"actor\":{\"department\":");
+        write_string(&mut common, event.actor.department.as_str());
+        if let Some(officer) = &event.actor.officer {
+            common.extend_from_slice(b",\"officer\":");
+            write_string(&mut common, officer.as_str());
+        }
+        common.extend_from_slice(b"},\"id\":");
+        write_string(&mut common, &event.id.to_string());
+        common.extend_from_slice(b",\"occurred_at\":");
+        write_string(&mut common, event.occurred_at.as_str());
+        common.extend_from_slice(b",\"payload\":");
+        match payload {
+            PayloadForm::Value(map) => write_object(&mut common, map),
+            PayloadForm::Canonical(bytes) => common.extend_from_slice(bytes),
+        }
+        let mut signature = Vec::new();
+        if let Some(sig) = event.signature {
+            // Signature members in name order: alg, key, sig.
+            signature.extend_from_slice(b",\"signature\":{\"alg\":");
+            write_string(&mut signature, sig.alg.as_str());
+            signature.extend_from_slice(b",\"key\":");
+            write_string(&mut signature, sig.key.as_str());
+            signature.extend_from_slice(b",\"sig\":");
+            write_string(&mut signature, &b64_encode(&sig.sig.0));
+            signature.push(b'}');
+        }
+        let mut stream_type = Vec::with_capacity(64);
+        stream_type.extend_from_slice(b",\"stream\":");
+        write_string(&mut stream_type, event.stream.as_str());
+        stream_type.extend_from_slice(b",\"type\":");
+        write_string(&mut stream_type, event.event_type.as_str());
+        CanonicalPieces {
+            common,
+            signature,
+            stream_type,
+        }
+    }
+
+    /// `SIGNATURE_CONTEXT || JCS(authored)` (SPEC.md §3).
+    fn signing_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            SIGNATURE_CONTEXT.len() + self.common.len() + self.stream_type.len() + 8,
+        );
+        out.extend_from_slice(SIGNATURE_CONTEXT);
+        out.extend_from_slice(&self.common);
+        out.extend_from_slice(&self.stream_type);
+        out.extend_from_slice(b",\"v\":1}");
+        out
+    }
+
+    /// The entry sealed at `version`, `recorded_at`, `prev` (SPEC.md §2),
+    /// whatever its length.
+    fn entry(&self, version: StreamVersion, recorded_at: &Timestamp, prev: &LeafHash) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            self.common.len() + self.signature.len() + self.stream_type.len() + 160,
+        );
+        out.extend_from_slice(&self.common);
+        out.extend_from_slice(b",\"prev\":\"");
+        let mut hex_buf = [0u8; 64];
+        // Invariant: 64 bytes hold the hex of 32.
+        hex::encode_to_slice(prev.0.0, &mut hex_buf).expect("64-byte buffer for 32 bytes");
+        out.extend_from_slice(&hex_buf);
+        out.extend_from_slice(b"\",\"recorded_at\":");
+        // A Timestamp's text is RFC 3339 (digits, '-', ':', '.', 'T', 'Z'),
+        // which JSON strings carry without escapes.
+        out.push(b'"');
+        out.extend_from_slice(recorded_at.as_str().as_bytes());
+        out.push(b'"');
+        out.extend_from_slice(&self.signature);
+        out.extend_from_slice(&self.stream_type);
+        out.extend_from_slice(b",\"v\":1,\"version\":");
+        out.extend_from_slice(version.0.to_string().as_bytes());
+        out.push(b'}');
+        out
+    }
+}
+
+/// What an audit reads of an entry (SPEC.md §7): the fields that place,
+/// link and authorise it, and the whole event only for the `registry`
+/// stream, whose payloads change the key registry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EntryHead {
+    pub stream: StreamId,
+    pub version: StreamVersion,
+    pub recorded_at: Timestamp,
+    pub department: ActorId,
+    pub prev: LeafHash,
+    pub signature: Option<AuthorSignature>,
+    /// The event itself, for the `registry` stream's events only.
+    pub registry_event: Option<Event>,
+}
+
+impl From<Event> for EntryHead {
+    fn from(event: Event) -> Self {
+        EntryHead {
+            stream: event.stream.clone(),
+            version: event.version,
+            recorded_at: event.recorded_at.clone(),
+            department: event.actor.department.clone(),
+            prev: event.prev,
+            signature: event.signature.clone(),
+            registry_event: event.stream.is_registry().then_some(event),
+        }
+    }
+}
+
+/// A log entry as serde reads it with the payload left as its bytes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryWireRaw<'a> {
+    v: u64,
+    id: EventId,
+    stream: StreamId,
+    version: StreamVersion,
+    #[serde(rename = "type")]
+    event_type: EventType,
+    recorded_at: Timestamp,
+    occurred_at: Timestamp,
+    actor: Actor,
+    #[serde(borrow)]
+    payload: &'a serde_json::value::RawValue,
+    prev: LeafHash,
+    #[serde(default)]
+    signature: Option<AuthorSignature>,
+}
+
+/// A sequenced event: what the log holds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
     pub id: EventId,
@@ -582,6 +694,67 @@ impl Event {
                 signature: p.signature,
             },
             signing_bytes,
+        ))
+    }
+
+    /// [`Event::parse_entry`] for an auditor, which needs of most events only
+    /// their [`EntryHead`]: the same verdict and the same signed message,
+    /// but an entry whose payload is shown canonical byte by byte
+    /// ([`crate::jcs::is_canonical_subset`]) is not parsed into values and
+    /// written again. Anything that check does not show (a float, an
+    /// escape, a malformed or registry entry) takes the full path, so the
+    /// errors are [`Event::parse_entry`]'s.
+    pub fn parse_entry_head(entry: &[u8]) -> Result<(EntryHead, Vec<u8>), Error> {
+        if let Some(fast) = Self::parse_head_fast(entry) {
+            return Ok(fast);
+        }
+        let (event, msg) = Self::parse_entry(entry)?;
+        Ok((EntryHead::from(event), msg))
+    }
+
+    /// The fast path of [`Event::parse_entry_head`]: `None` unless the entry
+    /// is shown to be exactly the canonical form of what it says.
+    fn parse_head_fast(entry: &[u8]) -> Option<(EntryHead, Vec<u8>)> {
+        if entry.len() > MAX_ENTRY_BYTES {
+            return None;
+        }
+        let wire: EntryWireRaw<'_> = serde_json::from_slice(entry).ok()?;
+        let payload = wire.payload.get().as_bytes();
+        if wire.v != FORMAT_VERSION
+            || wire.stream.is_registry()
+            || !payload.starts_with(b"{")
+            || !crate::jcs::is_canonical_subset(payload)
+        {
+            return None;
+        }
+        let pieces = CanonicalPieces::write(
+            &AuthoredRef {
+                id: &wire.id,
+                stream: &wire.stream,
+                event_type: &wire.event_type,
+                occurred_at: &wire.occurred_at,
+                actor: &wire.actor,
+                signature: wire.signature.as_ref(),
+            },
+            PayloadForm::Canonical(payload),
+        );
+        // Every other member is written back from its parsed value: the
+        // bytes must be what the full path would write.
+        if pieces.entry(wire.version, &wire.recorded_at, &wire.prev) != entry {
+            return None;
+        }
+        let msg = pieces.signing_bytes();
+        Some((
+            EntryHead {
+                stream: wire.stream,
+                version: wire.version,
+                recorded_at: wire.recorded_at,
+                department: wire.actor.department,
+                prev: wire.prev,
+                signature: wire.signature,
+                registry_event: None,
+            },
+            msg,
         ))
     }
 
@@ -771,6 +944,115 @@ mod tests {
             proptest::prop_assert_eq!(leaf, LeafHash::of_entry(&sealed.entry));
             proptest::prop_assert_eq!(leaf, sealed.leaf_hash);
         }
+    }
+
+    /// Payloads the fast audit parse takes (safe integers, no escapes) and
+    /// ones it leaves to the full path (floats, escapes), mixed.
+    fn arb_payload() -> impl proptest::strategy::Strategy<Value = Map<String, Value>> {
+        use proptest::prelude::*;
+        let plain = "[a-z0-9 é营业执照\\u{e000}😀]{0,8}";
+        let leaf = prop_oneof![
+            4 => "[a-z0-9 é营业执照\\u{e000}😀]{0,8}".prop_map(Value::String),
+            4 => (-(1i64 << 53) + 1..(1i64 << 53)).prop_map(|n| json!(n)),
+            1 => (-1e6f64..1e6).prop_map(|f| json!(f)),
+            1 => "\\PC{0,6}".prop_map(Value::String),
+            1 => any::<bool>().prop_map(Value::Bool),
+        ];
+        let value = leaf.prop_recursive(2, 16, 4, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(plain, inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        });
+        proptest::collection::btree_map(plain, value, 0..6).prop_map(|m| m.into_iter().collect())
+    }
+
+    /// A parse's outcome in a comparable shape: the head and message, or
+    /// the error's text.
+    type Parsed = Result<(EntryHead, Vec<u8>), String>;
+
+    /// The full parse and the audit's parse of the same bytes.
+    fn both_parses(entry: &[u8]) -> (Parsed, Parsed) {
+        let full = Event::parse_entry(entry)
+            .map(|(e, m)| (EntryHead::from(e), m))
+            .map_err(|e| e.to_string());
+        let head = Event::parse_entry_head(entry).map_err(|e| e.to_string());
+        (full, head)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+        /// The audit's parse gives what the full parse gives (head, signed
+        /// message, or the same error) for sealed entries and for the same
+        /// entries with one byte changed, removed or doubled.
+        #[test]
+        fn the_audit_parse_agrees_with_the_full_parse(
+            payload in arb_payload(),
+            stream in proptest::sample::select(vec!["case-1", "complaint-9", "registry"]),
+            signed in proptest::bool::ANY,
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            let mut ev = sample(stream);
+            ev.payload = payload;
+            if signed {
+                let sk = SigningKey::from_bytes(&[7; 32]);
+                ev = ev.sign_ed25519(KeyId::new("ed25519:0011223344556677").unwrap(), &sk).unwrap();
+            }
+            let sealed = ev.seal(StreamVersion(4), Timestamp::now(), LeafHash([9; 32].into())).unwrap();
+            let (full, head) = both_parses(&sealed.entry);
+            proptest::prop_assert!(full.is_ok());
+            proptest::prop_assert_eq!(&head, &full);
+            let i = at.index(sealed.entry.len());
+            let mut changed = sealed.entry.clone();
+            changed[i] = byte;
+            let mut removed = sealed.entry.clone();
+            removed.remove(i);
+            let mut doubled = sealed.entry.clone();
+            doubled.insert(i, sealed.entry[i]);
+            for bytes in [changed, removed, doubled] {
+                let (full, head) = both_parses(&bytes);
+                proptest::prop_assert_eq!(head, full, "{}", String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
+
+    #[test]
+    fn the_audit_parse_takes_the_fast_path_only_where_it_can() {
+        let seal = |ev: ProposedEvent| {
+            ev.seal(StreamVersion(0), Timestamp::now(), LeafHash::GENESIS)
+                .unwrap()
+                .entry
+        };
+        let sk = SigningKey::from_bytes(&[7; 32]);
+        let key = KeyId::new("ed25519:0011223344556677").unwrap();
+        let plain = seal(sample("case-1").sign_ed25519(key, &sk).unwrap());
+        let (head, msg) = Event::parse_head_fast(&plain).expect("a plain signed entry is fast");
+        let (event, full_msg) = Event::parse_entry(&plain).unwrap();
+        assert_eq!(head, EntryHead::from(event));
+        assert_eq!(msg, full_msg);
+        for (why, payload) in [
+            ("a float", json!({"fee": 1.5})),
+            ("an escape", json!({"note": "line\nbreak"})),
+        ] {
+            let mut ev = sample("case-1");
+            ev.payload = payload.as_object().unwrap().clone();
+            let entry = seal(ev);
+            assert!(Event::parse_head_fast(&entry).is_none(), "{why}");
+            assert!(Event::parse_entry_head(&entry).is_ok(), "{why}");
+        }
+        let registry = seal(sample("registry"));
+        assert!(Event::parse_head_fast(&registry).is_none());
+        let (head, _) = Event::parse_entry_head(&registry).unwrap();
+        assert!(head.registry_event.is_some());
+        let mut spaced = b"{ ".to_vec();
+        spaced.extend_from_slice(&plain[1..]);
+        assert!(Event::parse_head_fast(&spaced).is_none());
+        assert!(matches!(
+            Event::parse_entry_head(&spaced),
+            Err(Error::MalformedEntry { .. })
+        ));
     }
 
     pub(crate) fn sample(stream: &str) -> ProposedEvent {

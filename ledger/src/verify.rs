@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use crate::checkpoint::Checkpoint;
 use crate::error::Error;
-use crate::event::{Event, LeafHash};
+use crate::event::{EntryHead, Event, LeafHash};
 use crate::ids::{LogIndex, StreamId, StreamVersion};
 use crate::keys::{KeyId, KeyRegistry, PublicKey, SignatureCheck};
 
@@ -204,7 +204,7 @@ pub struct Auditor {
 struct Prepared {
     index: u64,
     leaf: Hash,
-    parsed: Result<(Event, Vec<u8>), Error>,
+    parsed: Result<(EntryHead, Vec<u8>), Error>,
     /// The signature checked early against the key the registry held at the
     /// start of the chunk: (that key's id, valid?). `None` when unsigned or
     /// the key was not yet registered then.
@@ -315,7 +315,7 @@ impl Auditor {
                     .map(|(index, bytes)| Prepared {
                         index: index.0,
                         leaf: crate::merkle::leaf_hash(bytes),
-                        parsed: Event::parse_entry(bytes),
+                        parsed: Event::parse_entry_head(bytes),
                         early: None,
                     })
                     .collect();
@@ -447,7 +447,7 @@ impl Auditor {
             if let Some(sig) = &event.signature {
                 match self
                     .registry
-                    .authorize(sig, &event.actor.department, &event.recorded_at)
+                    .authorize(sig, &event.department, &event.recorded_at)
                 {
                     Ok(rec) => match &p.early {
                         Some((key, true)) if *key == rec.key => {}
@@ -474,12 +474,13 @@ impl Auditor {
                     }
                 }
             }
-            if let Err(e) = self.registry.apply(&event) {
+            if let Some(registry_event) = &event.registry_event
+                && let Err(e) = self.registry.apply(registry_event)
+            {
                 structural = Some(problem(ProblemKind::AlteredEntry, e.to_string()));
                 break;
             }
-            self.heads
-                .insert(event.stream.clone(), (event.version, leaf));
+            self.heads.insert(event.stream, (event.version, leaf));
             self.frontier.push_into(p.leaf, &mut report.nodes);
             self.next += 1;
             while let Some(cp) = cps.next_if(|cp| cp.size <= self.next) {
