@@ -29,7 +29,7 @@ use ledger::merkle::{self, Hash, NodeId};
 use ledger::note::NoteSigner;
 use ledger::store::signatures::{AuthorSignatures, SignatureBatcher};
 use ledger::store::{
-    AppendRequest, Direction, RawEntry, StoredCheckpoint, StoredEvent, seal_append,
+    AppendRequest, Direction, PreparedAppend, RawEntry, StoredCheckpoint, StoredEvent, seal_append,
 };
 use ledger::{
     Clock, Error, EventId, KeyRegistry, LogIndex, Receipt, Store, StreamId, StreamVersion,
@@ -202,18 +202,11 @@ impl Store for KurrentStore {
         if self.core.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        request.check_shape()?;
-        let AppendRequest {
-            stream,
-            expected,
-            events,
-        } = request;
-        let events = events
-            .into_iter()
-            .map(PreparedEvent::for_sequencing)
-            .collect::<Result<Vec<_>, _>>()?;
-        self.core.verify_signatures(&events).await?;
-        self.core.append(&stream, expected, &events).await
+        let request = PreparedAppend::new(request)?;
+        self.core.verify_signatures(&request.events).await?;
+        self.core
+            .append(&request.stream, request.expected, &request.events)
+            .await
     }
 
     async fn read_stream(

@@ -83,7 +83,9 @@ use ledger::event::PreparedEvent;
 use ledger::merkle::{Hash, NodeId};
 use ledger::note::NoteSigner;
 use ledger::store::signatures::{AuthorSignatures, SignatureBatcher};
-use ledger::store::{AppendRequest, Direction, RawEntry, StoredCheckpoint, StoredEvent};
+use ledger::store::{
+    AppendRequest, Direction, PreparedAppend, RawEntry, StoredCheckpoint, StoredEvent,
+};
 use ledger::{
     Clock, Error, EventId, KeyRegistry, LogIndex, Receipt, Store, StreamId, StreamVersion,
 };
@@ -91,9 +93,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use sequencer::{
-    Job, NOTIFY_CHANNEL, PreparedAppend, RegistryView, Sequencer, Shared, raw_entry, to_i64, to_u64,
-};
+use sequencer::{Job, NOTIFY_CHANNEL, RegistryView, Sequencer, Shared, raw_entry, to_i64, to_u64};
 
 /// First key of the ledger's advisory locks: "LEDG" in ASCII.
 pub const LOCK_NAMESPACE: i32 = 0x4C45_4447;
@@ -324,26 +324,10 @@ impl Drop for Inner {
 #[async_trait]
 impl Store for PostgresStore {
     async fn append(&self, request: AppendRequest) -> Result<Vec<Receipt>, Error> {
-        request.check_shape()?;
-        let AppendRequest {
-            stream,
-            expected,
-            events,
-        } = request;
-        let events = events
-            .into_iter()
-            .map(PreparedEvent::for_sequencing)
-            .collect::<Result<Vec<_>, _>>()?;
-        self.verify_signatures(&events).await?;
+        let request = PreparedAppend::new(request)?;
+        self.verify_signatures(&request.events).await?;
         let (reply, answer) = oneshot::channel();
-        self.send(Job::Append {
-            request: PreparedAppend {
-                stream,
-                expected,
-                events,
-            },
-            reply,
-        })?;
+        self.send(Job::Append { request, reply })?;
         answer.await.map_err(|_| Error::Closed)?
     }
 

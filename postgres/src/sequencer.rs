@@ -38,10 +38,9 @@ use std::time::Duration;
 
 use deadpool_postgres::{Object, Pool};
 use ledger::checkpoint::Checkpoint;
-use ledger::event::PreparedEvent;
 use ledger::merkle::{Frontier, Hash, HashReader, NodeId};
 use ledger::note::NoteSigner;
-use ledger::store::{ExpectedVersion, RawEntry, SealedAppend, StoredEvent, seal_append};
+use ledger::store::{PreparedAppend, RawEntry, SealedAppend, StoredEvent, seal_append};
 use ledger::{Clock, Timestamp};
 use ledger::{Error, EventId, KeyRegistry, LeafHash, LogIndex, Receipt, StreamId, StreamVersion};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -59,13 +58,6 @@ pub(crate) const BEGIN_SEQUENCING: &str = "BEGIN;
 
 /// The channel `pg_notify` announces a new log size on.
 pub(crate) const NOTIFY_CHANNEL: &str = "ledger_log";
-
-/// An append whose events are canonicalised and whose signatures are checked.
-pub(crate) struct PreparedAppend {
-    pub stream: StreamId,
-    pub expected: ExpectedVersion,
-    pub events: Vec<PreparedEvent>,
-}
 
 /// Where an append's answer goes.
 pub(crate) type Reply = oneshot::Sender<Result<Vec<Receipt>, Error>>;

@@ -102,6 +102,36 @@ impl AppendRequest {
     }
 }
 
+/// An append checked for shape ([`AppendRequest::check_shape`]) with its
+/// events canonicalised for a sequencer ([`PreparedEvent::for_sequencing`]):
+/// what every backend's append path starts from, before it checks
+/// signatures and hands the append to whatever sequences it.
+pub struct PreparedAppend {
+    pub stream: StreamId,
+    pub expected: ExpectedVersion,
+    pub events: Vec<PreparedEvent>,
+}
+
+impl PreparedAppend {
+    pub fn new(request: AppendRequest) -> Result<Self, Error> {
+        request.check_shape()?;
+        let AppendRequest {
+            stream,
+            expected,
+            events,
+        } = request;
+        let events = events
+            .into_iter()
+            .map(PreparedEvent::for_sequencing)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PreparedAppend {
+            stream,
+            expected,
+            events,
+        })
+    }
+}
+
 /// What an acknowledged append returns for each event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Receipt {

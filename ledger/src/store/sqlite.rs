@@ -34,8 +34,8 @@ use tokio::sync::{oneshot, watch};
 use super::StreamHeads;
 use super::signatures::{AuthorSignatures, SignatureBatcher};
 use super::{
-    AppendRequest, Direction, RawEntry, Receipt, SealedAppend, Store, StoredCheckpoint,
-    StoredEvent, seal_append,
+    AppendRequest, Direction, PreparedAppend, RawEntry, Receipt, SealedAppend, Store,
+    StoredCheckpoint, StoredEvent, seal_append,
 };
 use crate::checkpoint::Checkpoint;
 use crate::clock::Clock;
@@ -102,13 +102,6 @@ struct Inner {
     signatures: Option<SignatureBatcher>,
     /// Opened by [`SqliteStore::open_for_audit`]: no writer, reads unbounded.
     audit_only: bool,
-}
-
-/// An append whose events are canonicalised and whose signatures are checked.
-struct PreparedAppend {
-    stream: StreamId,
-    expected: super::ExpectedVersion,
-    events: Vec<PreparedEvent>,
 }
 
 /// The tree's complete nodes at levels ≥ [`UpperNodes::LOWEST_LEVEL`], in
@@ -528,27 +521,11 @@ const WAL_CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 #[async_trait]
 impl Store for SqliteStore {
     async fn append(&self, request: AppendRequest) -> Result<Vec<Receipt>, Error> {
-        request.check_shape()?;
         let _preparing = PreparingGuard::enter(&self.inner.preparing);
-        let AppendRequest {
-            stream,
-            expected,
-            events,
-        } = request;
-        let events = events
-            .into_iter()
-            .map(PreparedEvent::for_sequencing)
-            .collect::<Result<Vec<_>, _>>()?;
-        self.verify_signatures(&events).await?;
+        let request = PreparedAppend::new(request)?;
+        self.verify_signatures(&request.events).await?;
         let (reply, answer) = oneshot::channel();
-        self.send(Job::Append {
-            request: PreparedAppend {
-                stream,
-                expected,
-                events,
-            },
-            reply,
-        })?;
+        self.send(Job::Append { request, reply })?;
         drop(_preparing);
         answer.await.map_err(|_| Error::Closed)?
     }
