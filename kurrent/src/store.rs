@@ -796,24 +796,8 @@ impl Core {
                     )));
                 }
             }
-            let root = seq.tree().root();
-            let note = Checkpoint {
-                origin: self.signer.name().to_owned(),
-                size,
-                root: root.0,
-                extensions: Vec::new(),
-            }
-            .sign(&self.signer)
-            .map_err(|e| Error::Storage {
-                reason: format!("signing a checkpoint: {e}"),
-            })?
-            .to_bytes();
-            let cp = StoredCheckpoint {
-                size,
-                root,
-                note: note.clone(),
-            };
-            (CheckpointRecord::new(&cp, seq.last_position())?, note)
+            let cp = StoredCheckpoint::sign(&self.signer, size, seq.tree().root())?;
+            (CheckpointRecord::new(&cp, seq.last_position())?, cp.note)
         };
         let state = match &last {
             None => StreamState::NoStream,

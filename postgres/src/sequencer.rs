@@ -37,10 +37,11 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use deadpool_postgres::{Object, Pool};
-use ledger::checkpoint::Checkpoint;
 use ledger::merkle::{Frontier, Hash, HashReader, NodeId};
 use ledger::note::NoteSigner;
-use ledger::store::{PreparedAppend, RawEntry, SealedAppend, StoredEvent, seal_append};
+use ledger::store::{
+    PreparedAppend, RawEntry, SealedAppend, StoredCheckpoint, StoredEvent, seal_append,
+};
 use ledger::{Clock, Timestamp};
 use ledger::{Error, EventId, KeyRegistry, LeafHash, LogIndex, Receipt, StreamId, StreamVersion};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -615,20 +616,8 @@ impl Sequencer {
     }
 
     /// A C2SP checkpoint of the tree at `frontier`, signed with the log key.
-    fn sign_checkpoint(&self, frontier: &Frontier) -> Result<(u64, Hash, Vec<u8>), Error> {
-        let root = frontier.root();
-        let note = Checkpoint {
-            origin: self.signer.name().to_owned(),
-            size: frontier.size(),
-            root: root.0,
-            extensions: Vec::new(),
-        }
-        .sign(&self.signer)
-        .map_err(|e| Error::Storage {
-            reason: format!("signing a checkpoint: {e}"),
-        })?
-        .to_bytes();
-        Ok((frontier.size(), root, note))
+    fn sign_checkpoint(&self, frontier: &Frontier) -> Result<StoredCheckpoint, Error> {
+        StoredCheckpoint::sign(&self.signer, frontier.size(), frontier.root())
     }
 
     /// The group's writes and `COMMIT`, pipelined on the one connection:
@@ -640,7 +629,7 @@ impl Sequencer {
         &self,
         client: &Object,
         group: &Group,
-        checkpoint: Option<(u64, Hash, Vec<u8>)>,
+        checkpoint: Option<StoredCheckpoint>,
         checkpoint_size: u64,
     ) -> Result<(), Error> {
         let r = &group.rows;
@@ -680,7 +669,7 @@ impl Sequencer {
         let edge: Vec<u8> = group.frontier.hashes().iter().flat_map(|h| h.0).collect();
         let last_recorded = group.last_recorded.as_ref().map(|t| t.as_str());
         let signed = checkpoint.is_some();
-        let new_checkpoint_size = to_i64(checkpoint.as_ref().map_or(checkpoint_size, |c| c.0));
+        let new_checkpoint_size = to_i64(checkpoint.as_ref().map_or(checkpoint_size, |c| c.size));
         let size_text = size.to_string();
         let events = async {
             if !r.idx.is_empty() {
@@ -702,12 +691,9 @@ impl Sequencer {
             Ok(())
         };
         let cp = async {
-            if let Some((cp_size, root, note)) = &checkpoint {
+            if let Some(StoredCheckpoint { size, root, note }) = &checkpoint {
                 client
-                    .execute(
-                        &insert_checkpoint,
-                        &[&to_i64(*cp_size), &&root.0[..], &note],
-                    )
+                    .execute(&insert_checkpoint, &[&to_i64(*size), &&root.0[..], &note])
                     .await?;
             }
             Ok(())

@@ -16,11 +16,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::Stream;
 
+use crate::checkpoint::Checkpoint;
 use crate::error::Error;
 use crate::event::{Event, LeafHash, PreparedEvent, ProposedEvent};
 use crate::ids::{EventId, LogIndex, StreamId, StreamVersion};
 use crate::keys::KeyRegistry;
 use crate::merkle::{self, Hash, HashReader, NodeId};
+use crate::note::NoteSigner;
 use crate::tiles::{self, EntryBundleId, TileId};
 use crate::time::Timestamp;
 
@@ -249,6 +251,26 @@ pub struct StoredCheckpoint {
     pub root: Hash,
     /// The C2SP signed note, exactly as signed.
     pub note: Vec<u8>,
+}
+
+impl StoredCheckpoint {
+    /// The C2SP tlog-checkpoint of a tree of `size` entries with `root`,
+    /// signed as a signed-note with the log key, no extension lines: what
+    /// every backend's sequencer writes.
+    pub fn sign(signer: &NoteSigner, size: u64, root: Hash) -> Result<Self, Error> {
+        let note = Checkpoint {
+            origin: signer.name().to_owned(),
+            size,
+            root: root.0,
+            extensions: Vec::new(),
+        }
+        .sign(signer)
+        .map_err(|e| Error::Storage {
+            reason: format!("signing a checkpoint: {e}"),
+        })?
+        .to_bytes();
+        Ok(StoredCheckpoint { size, root, note })
+    }
 }
 
 /// RFC 9162 §2.1.3 inclusion proof of one entry in a tree of `tree_size`.

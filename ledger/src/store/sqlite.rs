@@ -37,7 +37,6 @@ use super::{
     AppendRequest, Direction, PreparedAppend, RawEntry, Receipt, SealedAppend, Store,
     StoredCheckpoint, StoredEvent, seal_append,
 };
-use crate::checkpoint::Checkpoint;
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::event::{Event, LeafHash, PreparedEvent};
@@ -1165,17 +1164,8 @@ impl Writer {
         if size <= self.last_checkpoint_size || !due {
             return Ok(());
         }
-        let root = self.frontier.root();
-        let checkpoint = Checkpoint {
-            origin: self.signer.name().to_owned(),
-            size,
-            root: root.0,
-            extensions: Vec::new(),
-        };
-        let note = checkpoint
-            .sign(&self.signer)
-            .map_err(Error::storage)?
-            .to_bytes();
+        let StoredCheckpoint { root, note, .. } =
+            StoredCheckpoint::sign(&self.signer, size, self.frontier.root())?;
         self.conn
             .prepare_cached("INSERT INTO checkpoints(size, root, note) VALUES (?1, ?2, ?3)")
             .and_then(|mut st| st.execute(params![size as i64, &root.0[..], note]))
