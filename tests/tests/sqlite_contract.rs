@@ -129,3 +129,85 @@ async fn the_wal_stays_bounded_under_steady_appends() {
         "restarted WAL {bounded} bytes, unbounded {unbounded}"
     );
 }
+
+/// Appends batches of ten events, one after another, for `period`.
+async fn append_for(store: &SqliteStore, period: Duration) {
+    let until = Instant::now() + period;
+    let mut a = 0;
+    while Instant::now() < until {
+        let stream = format!("case-held-{}", a % 64);
+        a += 1;
+        let events = (0..10)
+            .map(|_| tests::fixtures::event(&stream, "case.note", "dept-a"))
+            .collect();
+        store
+            .append(ledger::AppendRequest {
+                stream: ledger::StreamId::new(&stream).unwrap(),
+                expected: ledger::ExpectedVersion::Any,
+                events,
+            })
+            .await
+            .expect("append");
+    }
+}
+
+/// A reader on an old snapshot (a long export, say) holds up the WAL's
+/// restart: the writer tries again only after its back-off, not after
+/// every group (each try waits for readers a while), and restarts the WAL
+/// once the reader has gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_holding_up_the_wal_restart_is_tried_again_only_after_a_back_off() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = DataDir::open_or_init(dir.path(), Some("test.example/log")).expect("data dir");
+    let store = data
+        .open_store(SqliteConfig {
+            wal_restart_bytes: 64 << 10,
+            ..SqliteConfig::default()
+        })
+        .expect("open store");
+    append_for(&store, Duration::from_millis(200)).await;
+
+    // A reader whose snapshot lies in the WAL, held while appends go on.
+    let reader = rusqlite::Connection::open_with_flags(
+        store.path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("a reader");
+    reader.execute_batch("BEGIN").expect("begin");
+    let seen: i64 = reader
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .expect("the reader reads");
+    assert!(seen > 0);
+    let before = store.stats();
+    let held_from = Instant::now();
+    append_for(&store, Duration::from_millis(1_500)).await;
+    let held_for = held_from.elapsed();
+    let held = store.stats();
+    println!("while a reader held its snapshot: {before:?} → {held:?} in {held_for:?}");
+    let groups = held.groups - before.groups;
+    let tried = held.wal_restarts_tried - before.wal_restarts_tried;
+    let held_up = held.wal_restarts_held_up - before.wal_restarts_held_up;
+    assert!(
+        held_up >= 1,
+        "the WAL passed 64 KiB and the reader held its restart up ({held:?})"
+    );
+    // One try when the WAL passed the threshold, then one per back-off
+    // (a second), where every group would try without it.
+    let most = 2 + held_for.as_secs();
+    assert!(
+        tried <= most && groups > 4 * most,
+        "{tried} restarts tried in {groups} groups over {held_for:?}"
+    );
+
+    reader.execute_batch("COMMIT").expect("end the read");
+    drop(reader);
+    append_for(&store, Duration::from_millis(1_500)).await;
+    let after = store.stats();
+    let restarted =
+        |s: &ledger::store::sqlite::WriterStats| s.wal_restarts_tried - s.wal_restarts_held_up;
+    assert!(
+        restarted(&after) > restarted(&held),
+        "the WAL restarts once the reader has gone ({held:?} → {after:?})"
+    );
+    store.close();
+}

@@ -175,6 +175,10 @@ pub struct WriterStats {
     pub requests: u64,
     /// WAL flushes (`fdatasync`) by the syncer.
     pub flushes: u64,
+    /// WAL restarts tried by the writer (see `SqliteConfig::wal_restart_bytes`).
+    pub wal_restarts_tried: u64,
+    /// Of those, the ones readers held up (each followed by a back-off).
+    pub wal_restarts_held_up: u64,
 }
 
 #[derive(Default)]
@@ -182,6 +186,8 @@ struct StatCounters {
     groups: AtomicU64,
     requests: AtomicU64,
     flushes: AtomicU64,
+    wal_restarts_tried: AtomicU64,
+    wal_restarts_held_up: AtomicU64,
 }
 
 /// Counts an append as being prepared until dropped (also on early errors).
@@ -363,6 +369,8 @@ impl SqliteStore {
             groups: c.groups.load(Ordering::Relaxed),
             requests: c.requests.load(Ordering::Relaxed),
             flushes: c.flushes.load(Ordering::Relaxed),
+            wal_restarts_tried: c.wal_restarts_tried.load(Ordering::Relaxed),
+            wal_restarts_held_up: c.wal_restarts_held_up.load(Ordering::Relaxed),
         }
     }
 
@@ -828,11 +836,19 @@ impl Writer {
                 self.conn.busy_timeout(WRITER_BUSY_TIMEOUT)?;
                 Ok(busy == 0)
             });
+        self.stats
+            .wal_restarts_tried
+            .fetch_add(1, Ordering::Relaxed);
         match restarted {
             Ok(true) => self.wal_bytes.store(0, Ordering::Relaxed),
             // A reader is still on old frames (a long export, say): do not
             // wait for it after every group; try again a little later.
-            _ => self.wal_restart_after = Instant::now() + WAL_RESTART_BACKOFF,
+            _ => {
+                self.stats
+                    .wal_restarts_held_up
+                    .fetch_add(1, Ordering::Relaxed);
+                self.wal_restart_after = Instant::now() + WAL_RESTART_BACKOFF;
+            }
         }
         if let Err(e) = restarted {
             eprintln!("ledger: restarting the WAL of {}: {e}", self.path);
