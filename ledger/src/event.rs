@@ -489,6 +489,42 @@ impl CanonicalPieces {
         out
     }
 
+    /// Whether `entry` is byte for byte [`CanonicalPieces::entry`] of the
+    /// same arguments (compared piece by piece, nothing written).
+    fn entry_is(
+        &self,
+        entry: &[u8],
+        version: StreamVersion,
+        recorded_at: &Timestamp,
+        prev: &LeafHash,
+    ) -> bool {
+        let mut hex_buf = [0u8; 64];
+        // Invariant: 64 bytes hold the hex of 32.
+        hex::encode_to_slice(prev.0.0, &mut hex_buf).expect("64-byte buffer for 32 bytes");
+        let version = version.0.to_string();
+        let pieces: [&[u8]; 11] = [
+            &self.common,
+            b",\"prev\":\"",
+            &hex_buf,
+            b"\",\"recorded_at\":\"",
+            recorded_at.as_str().as_bytes(),
+            b"\"",
+            &self.signature,
+            &self.stream_type,
+            b",\"v\":1,\"version\":",
+            version.as_bytes(),
+            b"}",
+        ];
+        let mut rest = entry;
+        for piece in pieces {
+            match rest.strip_prefix(piece) {
+                Some(after) => rest = after,
+                None => return false,
+            }
+        }
+        rest.is_empty()
+    }
+
     /// The entry sealed at `version`, `recorded_at`, `prev` (SPEC.md §2),
     /// whatever its length.
     fn entry(&self, version: StreamVersion, recorded_at: &Timestamp, prev: &LeafHash) -> Vec<u8> {
@@ -719,14 +755,15 @@ impl Event {
             return None;
         }
         let wire: EntryWireRaw<'_> = serde_json::from_slice(entry).ok()?;
-        let payload = wire.payload.get().as_bytes();
+        let payload = wire.payload.get();
         if wire.v != FORMAT_VERSION
             || wire.stream.is_registry()
-            || !payload.starts_with(b"{")
-            || !crate::jcs::is_canonical_subset(payload)
+            || !payload.starts_with('{')
+            || !crate::jcs::is_canonical_subset_str(payload)
         {
             return None;
         }
+        let payload = payload.as_bytes();
         let pieces = CanonicalPieces::write(
             &AuthoredRef {
                 id: &wire.id,
@@ -740,7 +777,7 @@ impl Event {
         );
         // Every other member is written back from its parsed value: the
         // bytes must be what the full path would write.
-        if pieces.entry(wire.version, &wire.recorded_at, &wire.prev) != entry {
+        if !pieces.entry_is(entry, wire.version, &wire.recorded_at, &wire.prev) {
             return None;
         }
         let msg = pieces.signing_bytes();

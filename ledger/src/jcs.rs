@@ -135,8 +135,17 @@ pub fn write_number(out: &mut Vec<u8>, n: &Number) {
 /// nesting must stay within 64 levels. Anything else is left to the caller's
 /// slow path, parsing and re-canonicalising. UTF-8 is validated.
 pub fn is_canonical_subset(bytes: &[u8]) -> bool {
-    let mut scan = Scan { bytes, at: 0 };
-    scan.value(0) && scan.at == bytes.len()
+    std::str::from_utf8(bytes).is_ok_and(is_canonical_subset_str)
+}
+
+/// [`is_canonical_subset`] of text already known to be UTF-8.
+pub fn is_canonical_subset_str(text: &str) -> bool {
+    let mut scan = Scan {
+        text,
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    scan.value(0) && scan.at == text.len()
 }
 
 /// Nesting the fast check follows before it gives up (serde_json stops at 128).
@@ -144,6 +153,7 @@ const MAX_DEPTH: usize = 64;
 
 /// A cursor over bytes being checked by [`is_canonical_subset`].
 struct Scan<'a> {
+    text: &'a str,
     bytes: &'a [u8],
     at: usize,
 }
@@ -216,7 +226,8 @@ impl<'a> Scan<'a> {
                 _ => self.at += 1,
             }
         }
-        let text = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
+        // Both ends are ASCII quotes, so on character boundaries.
+        let text = self.text.get(start..self.at)?;
         self.at += 1;
         Some(text)
     }

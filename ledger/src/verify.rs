@@ -21,7 +21,7 @@ use crate::checkpoint::Checkpoint;
 use crate::error::Error;
 use crate::event::{EntryHead, Event, LeafHash};
 use crate::ids::{LogIndex, StreamId, StreamVersion};
-use crate::keys::{KeyId, KeyRegistry, PublicKey, SignatureCheck};
+use crate::keys::{KeyRegistry, PublicKey, SignatureCheck};
 
 /// Entries parsed and signature-checked together (one Ed25519 batch).
 const SIGNATURE_BATCH: usize = 64;
@@ -205,10 +205,11 @@ struct Prepared {
     index: u64,
     leaf: Hash,
     parsed: Result<(EntryHead, Vec<u8>), Error>,
-    /// The signature checked early against the key the registry held at the
-    /// start of the chunk: (that key's id, valid?). `None` when unsigned or
-    /// the key was not yet registered then.
-    early: Option<(KeyId, bool)>,
+    /// The signature checked early against the key its id names in the
+    /// registry as of the start of the chunk: valid? `None` when unsigned
+    /// or the key was not yet registered then. (A key id is derived from
+    /// its public key: the same id is the same key in any registry.)
+    early: Option<bool>,
 }
 
 struct SigCheck {
@@ -326,7 +327,7 @@ impl Auditor {
                         && let Some(sig) = &event.signature
                         && let Some(rec) = snapshot.get(&sig.key)
                     {
-                        owners.push((k, sig.key.clone()));
+                        owners.push(k);
                         checks.push(SignatureCheck {
                             key: &rec.public_key,
                             msg,
@@ -336,8 +337,8 @@ impl Auditor {
                 }
                 let verdicts = crate::keys::verify_signatures(&checks);
                 drop(checks);
-                for ((k, key), ok) in owners.into_iter().zip(verdicts) {
-                    prepared[k].early = Some((key, ok));
+                for (k, ok) in owners.into_iter().zip(verdicts) {
+                    prepared[k].early = Some(ok);
                 }
                 prepared
             })
@@ -449,12 +450,12 @@ impl Auditor {
                     .registry
                     .authorize(sig, &event.department, &event.recorded_at)
                 {
-                    Ok(rec) => match &p.early {
-                        Some((key, true)) if *key == rec.key => {}
-                        Some((key, false)) if *key == rec.key => {
+                    Ok(rec) => match p.early {
+                        Some(true) => {}
+                        Some(false) => {
                             bad_early.get_or_insert(self.next);
                         }
-                        _ => sigs.push(SigCheck {
+                        None => sigs.push(SigCheck {
                             index: self.next,
                             key: rec.public_key.clone(),
                             msg,
