@@ -9,9 +9,55 @@ use crate::error::{ApiError, ProblemKind};
 
 /// `axum::Json`, rejecting with a problem: 400 bad syntax, 413 too large,
 /// 415 not JSON, 422 well-formed JSON of the wrong shape.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+///
+/// A body declared `application/json` is parsed by serde_json directly;
+/// only when that fails is it parsed again by `axum::Json`, whose
+/// path-tracking parser names where the problem is. Every append goes
+/// through here, and a good body needs no path. Any other content type is
+/// left to `axum::Json` whole, so the verdicts are its own.
 pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        if !plainly_json(req.headers()) {
+            let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+            return Ok(ApiJson(value));
+        }
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(JsonRejection::from)?;
+        match serde_json::from_slice(&body) {
+            Ok(value) => Ok(ApiJson(value)),
+            Err(_) => {
+                let axum::Json(value) = axum::Json::<T>::from_bytes(&body)?;
+                Ok(ApiJson(value))
+            }
+        }
+    }
+}
+
+/// `Content-Type: application/json`, with at most a UTF-8 charset: a
+/// subset of what `axum::Json` accepts.
+fn plainly_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mut parts = value.split(';').map(str::trim);
+    let essence = parts.next().unwrap_or_default();
+    essence.eq_ignore_ascii_case("application/json")
+        && parts.all(|p| {
+            p.eq_ignore_ascii_case("charset=utf-8") || p.eq_ignore_ascii_case("charset=\"utf-8\"")
+        })
+}
 
 /// `axum::extract::Path`, rejecting with a 400 problem.
 #[derive(FromRequestParts)]

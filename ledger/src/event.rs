@@ -43,7 +43,7 @@ impl LeafHash {
     }
 
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0.0)
+        self.0.to_hex()
     }
 
     pub fn from_hex(text: &str) -> Option<Self> {

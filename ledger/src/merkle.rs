@@ -94,7 +94,14 @@ pub struct MemoryTree {
 impl Hash {
     /// The hash as 64 lowercase hex digits.
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        let mut out = [0u8; 64];
+        // Invariant: 64 bytes hold the hex of 32.
+        hex::encode_to_slice(self.0, &mut out).expect("64-byte buffer for 32 bytes");
+        // Invariant: hex digits are ASCII. (`hex::encode` would collect
+        // the digits as chars one by one.)
+        std::str::from_utf8(&out)
+            .expect("hex digits are ASCII")
+            .to_owned()
     }
 
     /// Parses exactly 64 *lowercase* hex digits, the form [`Hash::to_hex`]
