@@ -292,7 +292,7 @@ impl PreparedEvent {
                 actor: &event.actor,
                 signature: event.signature.as_ref(),
             },
-            PayloadForm::Value(&event.payload),
+            &event.payload,
         );
         Ok(PreparedEvent {
             event,
@@ -411,13 +411,6 @@ struct AuthoredRef<'a> {
     signature: Option<&'a AuthorSignature>,
 }
 
-/// A payload's canonical form: to be written from its value, or bytes
-/// already shown canonical ([`crate::jcs::is_canonical_subset`]).
-enum PayloadForm<'a> {
-    Value(&'a Map<String, Value>),
-    Canonical(&'a [u8]),
-}
-
 /// The canonical pieces every form of an event is spliced from
 /// (SPEC.md §2–§3): members in RFC 8785 §3.2.3 order, names being ASCII.
 #[derive(Clone, Debug)]
@@ -431,13 +424,9 @@ struct CanonicalPieces {
 }
 
 impl CanonicalPieces {
-    fn write(event: &AuthoredRef<'_>, payload: PayloadForm<'_>) -> Self {
+    fn write(event: &AuthoredRef<'_>, payload: &Map<String, Value>) -> Self {
         use crate::jcs::{write_object, write_string};
-        let payload_len = match payload {
-            PayloadForm::Value(_) => 256,
-            PayloadForm::Canonical(bytes) => bytes.len(),
-        };
-        let mut common = Vec::with_capacity(payload_len + 160);
+        let mut common = Vec::with_capacity(512);
         // Actor members in name order: department, officer.
         common.extend_from_slice(b"{\"actor\":{\"department\":");
         write_string(&mut common, event.actor.department.as_str());
@@ -450,10 +439,7 @@ impl CanonicalPieces {
         common.extend_from_slice(b",\"occurred_at\":");
         write_string(&mut common, event.occurred_at.as_str());
         common.extend_from_slice(b",\"payload\":");
-        match payload {
-            PayloadForm::Value(map) => write_object(&mut common, map),
-            PayloadForm::Canonical(bytes) => common.extend_from_slice(bytes),
-        }
+        write_object(&mut common, payload);
         let mut signature = Vec::new();
         if let Some(sig) = event.signature {
             // Signature members in name order: alg, key, sig.
@@ -487,42 +473,6 @@ impl CanonicalPieces {
         out.extend_from_slice(&self.stream_type);
         out.extend_from_slice(b",\"v\":1}");
         out
-    }
-
-    /// Whether `entry` is byte for byte [`CanonicalPieces::entry`] of the
-    /// same arguments (compared piece by piece, nothing written).
-    fn entry_is(
-        &self,
-        entry: &[u8],
-        version: StreamVersion,
-        recorded_at: &Timestamp,
-        prev: &LeafHash,
-    ) -> bool {
-        let mut hex_buf = [0u8; 64];
-        // Invariant: 64 bytes hold the hex of 32.
-        hex::encode_to_slice(prev.0.0, &mut hex_buf).expect("64-byte buffer for 32 bytes");
-        let version = version.0.to_string();
-        let pieces: [&[u8]; 11] = [
-            &self.common,
-            b",\"prev\":\"",
-            &hex_buf,
-            b"\",\"recorded_at\":\"",
-            recorded_at.as_str().as_bytes(),
-            b"\"",
-            &self.signature,
-            &self.stream_type,
-            b",\"v\":1,\"version\":",
-            version.as_bytes(),
-            b"}",
-        ];
-        let mut rest = entry;
-        for piece in pieces {
-            match rest.strip_prefix(piece) {
-                Some(after) => rest = after,
-                None => return false,
-            }
-        }
-        rest.is_empty()
     }
 
     /// The entry sealed at `version`, `recorded_at`, `prev` (SPEC.md §2),
@@ -581,24 +531,72 @@ impl From<Event> for EntryHead {
     }
 }
 
-/// A log entry as serde reads it with the payload left as its bytes.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EntryWireRaw<'a> {
-    v: u64,
-    id: EventId,
-    stream: StreamId,
-    version: StreamVersion,
-    #[serde(rename = "type")]
-    event_type: EventType,
-    recorded_at: Timestamp,
-    occurred_at: Timestamp,
-    actor: Actor,
-    #[serde(borrow)]
-    payload: &'a serde_json::value::RawValue,
-    prev: LeafHash,
-    #[serde(default)]
-    signature: Option<AuthorSignature>,
+/// A cursor over an entry read by [`Event::parse_entry_head`]'s fast path.
+struct Spelling<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Spelling<'a> {
+    /// Steps over `part`, which must come next.
+    fn fixed(&mut self, part: &[u8]) -> Option<()> {
+        self.optional(part).then_some(())
+    }
+
+    /// Steps over `part` if it comes next.
+    fn optional(&mut self, part: &[u8]) -> bool {
+        let next = self.bytes[self.at..].starts_with(part);
+        if next {
+            self.at += part.len();
+        }
+        next
+    }
+
+    /// The text up to the next quote, and past the quote: UTF-8 without
+    /// anything RFC 8785 would escape (`\`, control characters).
+    fn text(&mut self) -> Option<&'a str> {
+        let rest = &self.bytes[self.at..];
+        let len = rest.iter().position(|&b| b == b'"')?;
+        let text = &rest[..len];
+        if text.iter().any(|&b| b == b'\\' || b < 0x20) {
+            return None;
+        }
+        self.at += len + 1;
+        std::str::from_utf8(text).ok()
+    }
+
+    /// A version as `u64` writes it (no sign, no leading zero) within the
+    /// range [`StreamVersion`] accepts.
+    fn version(&mut self) -> Option<StreamVersion> {
+        let rest = &self.bytes[self.at..];
+        let len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        let digits = &rest[..len];
+        if digits.is_empty() || (digits[0] == b'0' && len > 1) || len > 16 {
+            return None;
+        }
+        let value = std::str::from_utf8(digits).ok()?.parse::<u64>().ok()?;
+        if value > MAX_SAFE_INTEGER {
+            return None;
+        }
+        self.at += len;
+        Some(StreamVersion(value))
+    }
+}
+
+/// `text` made a `T` by the constructor its `Deserialize` uses, provided
+/// the `T` writes back as `text` (so the full path's re-write would match).
+fn exact<T>(
+    text: &str,
+    make: impl FnOnce(&str) -> Result<T, Error>,
+    write: impl FnOnce(&T) -> &str,
+) -> Option<T> {
+    let value = make(text).ok()?;
+    (write(&value) == text).then_some(value)
+}
+
+/// [`exact`] for a timestamp.
+fn exact_timestamp(text: &str) -> Option<Timestamp> {
+    exact(text, Timestamp::parse, Timestamp::as_str)
 }
 
 /// A sequenced event: what the log holds.
@@ -750,45 +748,91 @@ impl Event {
 
     /// The fast path of [`Event::parse_entry_head`]: `None` unless the entry
     /// is shown to be exactly the canonical form of what it says.
+    ///
+    /// RFC 8785 leaves an event one spelling: its members in one order
+    /// (SPEC.md §2), no whitespace, and, for strings without characters to
+    /// escape, the text between quotes. So the entry is read by walking
+    /// that spelling: each fixed part must be there byte for byte, each
+    /// string is taken up to its closing quote (one needing an escape is
+    /// left to the full path), and each value must be what the full path's
+    /// newtype would accept and write back the same (an id, a time, a
+    /// hash, a base64 signature; a version without leading zeros).
     fn parse_head_fast(entry: &[u8]) -> Option<(EntryHead, Vec<u8>)> {
         if entry.len() > MAX_ENTRY_BYTES {
             return None;
         }
-        let wire: EntryWireRaw<'_> = serde_json::from_slice(entry).ok()?;
-        let payload = wire.payload.get();
-        if wire.v != FORMAT_VERSION
-            || wire.stream.is_registry()
-            || !payload.starts_with('{')
-            || !crate::jcs::is_canonical_subset_str(payload)
-        {
+        let mut at = Spelling {
+            bytes: entry,
+            at: 0,
+        };
+        at.fixed(b"{\"actor\":{\"department\":\"")?;
+        let department = exact(at.text()?, ActorId::new, ActorId::as_str)?;
+        if at.optional(b",\"officer\":\"") {
+            exact(at.text()?, ActorId::new, ActorId::as_str)?;
+        }
+        at.fixed(b"},\"id\":\"")?;
+        at.text()?.parse::<EventId>().ok()?;
+        at.fixed(b",\"occurred_at\":\"")?;
+        exact_timestamp(at.text()?)?;
+        at.fixed(b",\"payload\":")?;
+        let payload = crate::jcs::canonical_subset_prefix(&entry[at.at..])?;
+        if !entry[at.at..].starts_with(b"{") {
             return None;
         }
-        let payload = payload.as_bytes();
-        let pieces = CanonicalPieces::write(
-            &AuthoredRef {
-                id: &wire.id,
-                stream: &wire.stream,
-                event_type: &wire.event_type,
-                occurred_at: &wire.occurred_at,
-                actor: &wire.actor,
-                signature: wire.signature.as_ref(),
-            },
-            PayloadForm::Canonical(payload),
+        at.at += payload;
+        let common_end = at.at;
+        at.fixed(b",\"prev\":\"")?;
+        let prev = LeafHash::from_hex(at.text()?)?;
+        at.fixed(b",\"recorded_at\":\"")?;
+        let recorded_at = exact_timestamp(at.text()?)?;
+        let signature = if at.optional(b",\"signature\":{\"alg\":\"") {
+            let alg = exact(at.text()?, SignatureAlgorithm::parse, |a| a.as_str())?;
+            at.fixed(b",\"key\":\"")?;
+            let key = exact(at.text()?, KeyId::new, KeyId::as_str)?;
+            at.fixed(b",\"sig\":\"")?;
+            let text = at.text()?;
+            let bytes = b64_decode(text)?;
+            if bytes.len() > 512 || b64_encode(&bytes) != text {
+                return None;
+            }
+            at.fixed(b"}")?;
+            Some(AuthorSignature {
+                alg,
+                key,
+                sig: SignatureBytes(bytes),
+            })
+        } else {
+            None
+        };
+        let stream_type_start = at.at;
+        at.fixed(b",\"stream\":\"")?;
+        let stream = exact(at.text()?, StreamId::new, StreamId::as_str)?;
+        at.fixed(b",\"type\":\"")?;
+        exact(at.text()?, EventType::new, EventType::as_str)?;
+        let stream_type_end = at.at;
+        at.fixed(b",\"v\":1,\"version\":")?;
+        let version = at.version()?;
+        at.fixed(b"}")?;
+        if at.at != entry.len() || stream.is_registry() {
+            return None;
+        }
+        // SIGNATURE_CONTEXT || JCS(authored): the entry up to the payload's
+        // end, then `stream` and `type`, then `v` (SPEC.md §3).
+        let mut msg = Vec::with_capacity(
+            SIGNATURE_CONTEXT.len() + common_end + (stream_type_end - stream_type_start) + 8,
         );
-        // Every other member is written back from its parsed value: the
-        // bytes must be what the full path would write.
-        if !pieces.entry_is(entry, wire.version, &wire.recorded_at, &wire.prev) {
-            return None;
-        }
-        let msg = pieces.signing_bytes();
+        msg.extend_from_slice(SIGNATURE_CONTEXT);
+        msg.extend_from_slice(&entry[..common_end]);
+        msg.extend_from_slice(&entry[stream_type_start..stream_type_end]);
+        msg.extend_from_slice(b",\"v\":1}");
         Some((
             EntryHead {
-                stream: wire.stream,
-                version: wire.version,
-                recorded_at: wire.recorded_at,
-                department: wire.actor.department,
-                prev: wire.prev,
-                signature: wire.signature,
+                stream,
+                version,
+                recorded_at,
+                department,
+                prev,
+                signature,
                 registry_event: None,
             },
             msg,
@@ -1078,6 +1122,37 @@ mod tests {
             let entry = seal(ev);
             assert!(Event::parse_head_fast(&entry).is_none(), "{why}");
             assert!(Event::parse_entry_head(&entry).is_ok(), "{why}");
+        }
+        // Spellings the full path refuses (or reads differently) are not
+        // taken by the fast one, and both give the same answer.
+        let text = String::from_utf8(plain.clone()).unwrap();
+        let id = Event::parse_entry(&plain).unwrap().0.id.to_string();
+        for (why, changed) in [
+            ("a lower-case id", text.replace(&id, &id.to_lowercase())),
+            (
+                "a leading zero",
+                text.replace("\"version\":0}", "\"version\":00}"),
+            ),
+            ("a space", text.replace(",\"v\":1", ", \"v\":1")),
+            ("format 2", text.replace(",\"v\":1", ",\"v\":2")),
+            (
+                "an unknown member",
+                text.replace(",\"v\":1", ",\"u\":1,\"v\":1"),
+            ),
+            ("no type", text.replace(",\"type\":\"case.accepted\"", "")),
+            (
+                "a time with an offset",
+                text.replace("09:00:00Z", "09:00:00+00:00"),
+            ),
+            ("an escaped letter", text.replace("window", "windo\\u0077")),
+        ] {
+            assert_ne!(changed, text, "{why}");
+            assert!(
+                Event::parse_head_fast(changed.as_bytes()).is_none(),
+                "{why}"
+            );
+            let (full, head) = both_parses(changed.as_bytes());
+            assert_eq!(head, full, "{why}");
         }
         let registry = seal(sample("registry"));
         assert!(Event::parse_head_fast(&registry).is_none());

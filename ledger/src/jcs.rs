@@ -135,17 +135,14 @@ pub fn write_number(out: &mut Vec<u8>, n: &Number) {
 /// nesting must stay within 64 levels. Anything else is left to the caller's
 /// slow path, parsing and re-canonicalising. UTF-8 is validated.
 pub fn is_canonical_subset(bytes: &[u8]) -> bool {
-    std::str::from_utf8(bytes).is_ok_and(is_canonical_subset_str)
+    canonical_subset_prefix(bytes) == Some(bytes.len())
 }
 
-/// [`is_canonical_subset`] of text already known to be UTF-8.
-pub fn is_canonical_subset_str(text: &str) -> bool {
-    let mut scan = Scan {
-        text,
-        bytes: text.as_bytes(),
-        at: 0,
-    };
-    scan.value(0) && scan.at == text.len()
+/// The length of the value `bytes` begin with, when [`is_canonical_subset`]
+/// would accept those bytes alone (what follows is not looked at).
+pub fn canonical_subset_prefix(bytes: &[u8]) -> Option<usize> {
+    let mut scan = Scan { bytes, at: 0 };
+    scan.value(0).then_some(scan.at)
 }
 
 /// Nesting the fast check follows before it gives up (serde_json stops at 128).
@@ -153,7 +150,6 @@ const MAX_DEPTH: usize = 64;
 
 /// A cursor over bytes being checked by [`is_canonical_subset`].
 struct Scan<'a> {
-    text: &'a str,
     bytes: &'a [u8],
     at: usize,
 }
@@ -226,8 +222,7 @@ impl<'a> Scan<'a> {
                 _ => self.at += 1,
             }
         }
-        // Both ends are ASCII quotes, so on character boundaries.
-        let text = self.text.get(start..self.at)?;
+        let text = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
         self.at += 1;
         Some(text)
     }

@@ -339,6 +339,11 @@ impl Auditor {
                 drop(checks);
                 for (k, ok) in owners.into_iter().zip(verdicts) {
                     prepared[k].early = Some(ok);
+                    // Checked: the message is not needed again. Freed here,
+                    // on the thread that built it, not by the applying one.
+                    if let Ok((_, msg)) = &mut prepared[k].parsed {
+                        *msg = Vec::new();
+                    }
                 }
                 prepared
             })
