@@ -77,6 +77,18 @@ impl Projector {
         config: ReadStoreConfig,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Projector>, ReadStoreError> {
+        Self::start_folding_every(store, path, config, shutdown, LIVE_FOLD_INTERVAL).await
+    }
+
+    /// [`Projector::start`] with another live fold interval than
+    /// [`LIVE_FOLD_INTERVAL`].
+    pub async fn start_folding_every(
+        store: Arc<dyn Store>,
+        path: &Path,
+        config: ReadStoreConfig,
+        shutdown: watch::Receiver<bool>,
+        live_fold_interval: Duration,
+    ) -> Result<Arc<Projector>, ReadStoreError> {
         let read = open_checked(&store, path, config).await?;
         let (tx, position) = watch::channel(read.next_index());
         let wanted = Arc::new(Notify::new());
@@ -86,7 +98,14 @@ impl Projector {
             position,
             wanted: Arc::clone(&wanted),
         });
-        tokio::spawn(follow(store, read, tx, shutdown, wanted));
+        tokio::spawn(follow(
+            store,
+            read,
+            tx,
+            shutdown,
+            wanted,
+            live_fold_interval,
+        ));
         Ok(projector)
     }
 
@@ -294,6 +313,7 @@ async fn follow(
     position: watch::Sender<u64>,
     mut shutdown: watch::Receiver<bool>,
     wanted: Arc<Notify>,
+    live_fold_interval: Duration,
 ) {
     let started = Instant::now();
     let mut caught_up_once = false;
@@ -330,7 +350,7 @@ async fn follow(
         // Appends keep coming: gather more of them into the next fold unless
         // a query is waiting.
         if let Some(at) = last_fold {
-            let wait = LIVE_FOLD_INTERVAL.saturating_sub(at.elapsed());
+            let wait = live_fold_interval.saturating_sub(at.elapsed());
             if !wait.is_zero() {
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}

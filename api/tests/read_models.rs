@@ -293,3 +293,53 @@ async fn an_empty_or_damaged_read_store_on_a_long_log_is_built_before_serving() 
     assert_eq!(projector.read().next_index(), size);
     sqlite.close();
 }
+
+/// While appends keep coming, the follower gathers them for its live fold
+/// interval before folding; a query that waits for the read models wakes
+/// it at once. (With an interval of a minute, a query not waking it would
+/// time out.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_query_wakes_the_follower_holding_back_a_fold() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = ledger::datadir::DataDir::open_or_init(&dir.path().join("data"), None).expect("dir");
+    let sqlite = data
+        .open_store(ledger::store::sqlite::SqliteConfig::default())
+        .expect("store");
+    let store: Arc<dyn ledger::Store> = Arc::new(sqlite.clone());
+    let config = api::projector::read_store_config().expect("config");
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let projector = api::projector::Projector::start_folding_every(
+        Arc::clone(&store),
+        &dir.path().join("projections.sqlite"),
+        config,
+        rx,
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .expect("start");
+    let wait = std::time::Duration::from_secs(5);
+    // The first live fold happens at once; the next one is held back.
+    for round in 0..3 {
+        let stream = format!("case-wake{round}");
+        let events = (0..20)
+            .map(|_| common::unsigned(&stream, NOTE, "dept-market", json!({"text": "x"})))
+            .collect();
+        store
+            .append(ledger::AppendRequest {
+                stream: ledger::StreamId::new(&stream).expect("stream"),
+                expected: ledger::ExpectedVersion::NoStream,
+                events,
+            })
+            .await
+            .expect("append");
+        let started = std::time::Instant::now();
+        projector
+            .caught_up(wait)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+        let size = store.size().await.expect("size");
+        assert_eq!(projector.read().next_index(), size, "round {round}");
+        assert!(started.elapsed() < wait, "round {round}");
+    }
+    sqlite.close();
+}
