@@ -232,32 +232,45 @@ async fn a_read_store_of_another_log_is_rebuilt_and_a_rebuild_equals_following()
     svc.stop().await;
 }
 
+/// An embedded store in a new data directory under `dir`, and the same as
+/// a `dyn Store`.
+fn embedded_store(
+    dir: &std::path::Path,
+) -> (ledger::store::sqlite::SqliteStore, Arc<dyn ledger::Store>) {
+    let data = ledger::datadir::DataDir::open_or_init(&dir.join("data"), None).expect("dir");
+    let sqlite = data
+        .open_store(ledger::store::sqlite::SqliteConfig::default())
+        .expect("store");
+    let store: Arc<dyn ledger::Store> = Arc::new(sqlite.clone());
+    (sqlite, store)
+}
+
 /// Appends `n` events in batches to fresh case streams.
 async fn fill(store: &Arc<dyn ledger::Store>, n: usize) {
     for b in 0..n.div_ceil(500) {
-        let stream = ledger::StreamId::new(&format!("case-bulk{b}")).expect("stream");
-        let events = (0..500.min(n - b * 500))
-            .map(|_| common::unsigned(stream.as_str(), NOTE, "dept-market", json!({"text": "x"})))
-            .collect();
-        store
-            .append(ledger::AppendRequest {
-                stream,
-                expected: ledger::ExpectedVersion::NoStream,
-                events,
-            })
-            .await
-            .expect("append");
+        open_notes(store, &format!("case-bulk{b}"), 500.min(n - b * 500)).await;
     }
+}
+
+/// Opens `stream` with `n` notes, in one batch.
+async fn open_notes(store: &Arc<dyn ledger::Store>, stream: &str, n: usize) {
+    let events = (0..n)
+        .map(|_| common::unsigned(stream, NOTE, "dept-market", json!({"text": "x"})))
+        .collect();
+    store
+        .append(ledger::AppendRequest {
+            stream: ledger::StreamId::new(stream).expect("stream"),
+            expected: ledger::ExpectedVersion::NoStream,
+            events,
+        })
+        .await
+        .expect("append");
 }
 
 #[tokio::test]
 async fn an_empty_or_damaged_read_store_on_a_long_log_is_built_before_serving() {
     let dir = tempfile::tempdir().expect("dir");
-    let data = ledger::datadir::DataDir::open_or_init(&dir.path().join("data"), None).expect("dir");
-    let sqlite = data
-        .open_store(ledger::store::sqlite::SqliteConfig::default())
-        .expect("store");
-    let store: Arc<dyn ledger::Store> = Arc::new(sqlite.clone());
+    let (sqlite, store) = embedded_store(dir.path());
     fill(&store, 10_500).await;
     let size = store.size().await.expect("size");
     let path = dir.path().join("projections.sqlite");
@@ -301,11 +314,7 @@ async fn an_empty_or_damaged_read_store_on_a_long_log_is_built_before_serving() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_query_wakes_the_follower_holding_back_a_fold() {
     let dir = tempfile::tempdir().expect("dir");
-    let data = ledger::datadir::DataDir::open_or_init(&dir.path().join("data"), None).expect("dir");
-    let sqlite = data
-        .open_store(ledger::store::sqlite::SqliteConfig::default())
-        .expect("store");
-    let store: Arc<dyn ledger::Store> = Arc::new(sqlite.clone());
+    let (sqlite, store) = embedded_store(dir.path());
     let config = api::projector::read_store_config().expect("config");
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let projector = api::projector::Projector::start_folding_every(
@@ -320,18 +329,7 @@ async fn a_waiting_query_wakes_the_follower_holding_back_a_fold() {
     let wait = std::time::Duration::from_secs(5);
     // The first live fold happens at once; the next one is held back.
     for round in 0..3 {
-        let stream = format!("case-wake{round}");
-        let events = (0..20)
-            .map(|_| common::unsigned(&stream, NOTE, "dept-market", json!({"text": "x"})))
-            .collect();
-        store
-            .append(ledger::AppendRequest {
-                stream: ledger::StreamId::new(&stream).expect("stream"),
-                expected: ledger::ExpectedVersion::NoStream,
-                events,
-            })
-            .await
-            .expect("append");
+        open_notes(&store, &format!("case-wake{round}"), 20).await;
         let started = std::time::Instant::now();
         projector
             .caught_up(wait)

@@ -74,19 +74,8 @@ async fn wal_after_steady_appends(restart_bytes: u64, tasks: usize, period: Dura
         set.spawn(async move {
             let mut a = 0;
             while Instant::now() < until {
-                let stream = format!("case-wal-{}", (t * 7919 + a) % 512);
+                append_ten(&store, &format!("case-wal-{}", (t * 7919 + a) % 512)).await;
                 a += 1;
-                let events = (0..10)
-                    .map(|_| tests::fixtures::event(&stream, "case.note", "dept-a"))
-                    .collect();
-                store
-                    .append(ledger::AppendRequest {
-                        stream: ledger::StreamId::new(&stream).unwrap(),
-                        expected: ledger::ExpectedVersion::Any,
-                        events,
-                    })
-                    .await
-                    .expect("append");
                 appended.fetch_add(10, Ordering::Relaxed);
             }
         });
@@ -130,24 +119,28 @@ async fn the_wal_stays_bounded_under_steady_appends() {
     );
 }
 
+/// Appends one batch of ten events to `stream`.
+async fn append_ten(store: &SqliteStore, stream: &str) {
+    let events = (0..10)
+        .map(|_| tests::fixtures::event(stream, "case.note", "dept-a"))
+        .collect();
+    store
+        .append(ledger::AppendRequest {
+            stream: ledger::StreamId::new(stream).unwrap(),
+            expected: ledger::ExpectedVersion::Any,
+            events,
+        })
+        .await
+        .expect("append");
+}
+
 /// Appends batches of ten events, one after another, for `period`.
 async fn append_for(store: &SqliteStore, period: Duration) {
     let until = Instant::now() + period;
     let mut a = 0;
     while Instant::now() < until {
-        let stream = format!("case-held-{}", a % 64);
+        append_ten(store, &format!("case-held-{}", a % 64)).await;
         a += 1;
-        let events = (0..10)
-            .map(|_| tests::fixtures::event(&stream, "case.note", "dept-a"))
-            .collect();
-        store
-            .append(ledger::AppendRequest {
-                stream: ledger::StreamId::new(&stream).unwrap(),
-                expected: ledger::ExpectedVersion::Any,
-                events,
-            })
-            .await
-            .expect("append");
     }
 }
 
