@@ -23,7 +23,6 @@ use kurrentdb::{
     ReadAllOptions, ReadStreamOptions, RecordedEvent, StreamPosition, StreamState,
     SubscribeToAllOptions, SubscriptionEvent, SubscriptionFilter,
 };
-use ledger::checkpoint::Checkpoint;
 use ledger::event::PreparedEvent;
 use ledger::merkle::{self, Hash, NodeId};
 use ledger::note::NoteSigner;
