@@ -272,7 +272,12 @@ impl ProposedEvent {
 #[derive(Clone, Debug)]
 pub struct PreparedEvent {
     pub event: ProposedEvent,
-    pieces: CanonicalPieces,
+    /// `{"actor":…,"id":…,"occurred_at":…,"payload":…` (no closing brace).
+    common: Vec<u8>,
+    /// `,"signature":{…}` or empty.
+    signature: Vec<u8>,
+    /// `,"stream":…,"type":…`.
+    stream_type: Vec<u8>,
     /// SHA-256 state after `0x00 || common` (the leaf hash's leading
     /// bytes), when prepared for a sequencer: see
     /// [`PreparedEvent::for_sequencing`].
@@ -282,21 +287,43 @@ pub struct PreparedEvent {
 impl PreparedEvent {
     /// Canonicalises `event` once; refuses payloads RFC 8785 cannot carry.
     pub fn new(event: ProposedEvent) -> Result<Self, Error> {
+        use crate::jcs::{write_object, write_string};
         check_payload(&event.payload)?;
-        let pieces = CanonicalPieces::write(
-            &AuthoredRef {
-                id: &event.id,
-                stream: &event.stream,
-                event_type: &event.event_type,
-                occurred_at: &event.occurred_at,
-                actor: &event.actor,
-                signature: event.signature.as_ref(),
-            },
-            &event.payload,
-        );
+        let mut common = Vec::with_capacity(512);
+        // Actor members in name order: department, officer.
+        common.extend_from_slice(b"{\"actor\":{\"department\":");
+        write_string(&mut common, event.actor.department.as_str());
+        if let Some(officer) = &event.actor.officer {
+            common.extend_from_slice(b",\"officer\":");
+            write_string(&mut common, officer.as_str());
+        }
+        common.extend_from_slice(b"},\"id\":");
+        write_string(&mut common, &event.id.to_string());
+        common.extend_from_slice(b",\"occurred_at\":");
+        write_string(&mut common, event.occurred_at.as_str());
+        common.extend_from_slice(b",\"payload\":");
+        write_object(&mut common, &event.payload);
+        let mut signature = Vec::new();
+        if let Some(sig) = &event.signature {
+            // Signature members in name order: alg, key, sig.
+            signature.extend_from_slice(b",\"signature\":{\"alg\":");
+            write_string(&mut signature, sig.alg.as_str());
+            signature.extend_from_slice(b",\"key\":");
+            write_string(&mut signature, sig.key.as_str());
+            signature.extend_from_slice(b",\"sig\":");
+            write_string(&mut signature, &b64_encode(&sig.sig.0));
+            signature.push(b'}');
+        }
+        let mut stream_type = Vec::with_capacity(64);
+        stream_type.extend_from_slice(b",\"stream\":");
+        write_string(&mut stream_type, event.stream.as_str());
+        stream_type.extend_from_slice(b",\"type\":");
+        write_string(&mut stream_type, event.event_type.as_str());
         Ok(PreparedEvent {
             event,
-            pieces,
+            common,
+            signature,
+            stream_type,
             leaf_midstate: None,
         })
     }
@@ -310,25 +337,31 @@ impl PreparedEvent {
         let mut prepared = Self::new(event)?;
         let mut h = Sha256::new();
         h.update([0x00]);
-        h.update(&prepared.pieces.common);
+        h.update(&prepared.common);
         prepared.leaf_midstate = Some(h);
         Ok(prepared)
     }
 
     /// The exact message an author signs: `SIGNATURE_CONTEXT || JCS(authored)`.
     pub fn signing_bytes(&self) -> Vec<u8> {
-        self.pieces.signing_bytes()
+        let mut out = Vec::with_capacity(
+            SIGNATURE_CONTEXT.len() + self.common.len() + self.stream_type.len() + 8,
+        );
+        out.extend_from_slice(SIGNATURE_CONTEXT);
+        out.extend_from_slice(&self.common);
+        out.extend_from_slice(&self.stream_type);
+        out.extend_from_slice(b",\"v\":1}");
+        out
     }
 
     /// See [`ProposedEvent::content_digest`]: SHA-256 of JCS(ProposedEvent),
     /// the author's fields and the signature, without `v`. Computed when
     /// asked (only a retried or conflicting id needs it).
     pub fn content_digest(&self) -> [u8; 32] {
-        let p = &self.pieces;
         let mut h = Sha256::new();
-        h.update(&p.common);
-        h.update(&p.signature);
-        h.update(&p.stream_type);
+        h.update(&self.common);
+        h.update(&self.signature);
+        h.update(&self.stream_type);
         h.update(b"}");
         h.finalize().into()
     }
@@ -341,7 +374,26 @@ impl PreparedEvent {
         recorded_at: &Timestamp,
         prev: &LeafHash,
     ) -> Result<Vec<u8>, Error> {
-        let out = self.pieces.entry(version, recorded_at, prev);
+        let mut out = Vec::with_capacity(
+            self.common.len() + self.signature.len() + self.stream_type.len() + 160,
+        );
+        out.extend_from_slice(&self.common);
+        out.extend_from_slice(b",\"prev\":\"");
+        let mut hex_buf = [0u8; 64];
+        // Invariant: 64 bytes hold the hex of 32.
+        hex::encode_to_slice(prev.0.0, &mut hex_buf).expect("64-byte buffer for 32 bytes");
+        out.extend_from_slice(&hex_buf);
+        out.extend_from_slice(b"\",\"recorded_at\":");
+        // A Timestamp's text is RFC 3339 (digits, '-', ':', '.', 'T', 'Z'),
+        // which JSON strings carry without escapes.
+        out.push(b'"');
+        out.extend_from_slice(recorded_at.as_str().as_bytes());
+        out.push(b'"');
+        out.extend_from_slice(&self.signature);
+        out.extend_from_slice(&self.stream_type);
+        out.extend_from_slice(b",\"v\":1,\"version\":");
+        out.extend_from_slice(version.0.to_string().as_bytes());
+        out.push(b'}');
         if out.len() > MAX_ENTRY_BYTES {
             return Err(Error::EntryTooLarge {
                 id: self.event.id,
@@ -365,7 +417,7 @@ impl PreparedEvent {
             Some(midstate) => {
                 let mut h = midstate.clone();
                 // `entry` begins with `common`, already hashed.
-                h.update(&entry[self.pieces.common.len()..]);
+                h.update(&entry[self.common.len()..]);
                 LeafHash(crate::merkle::Hash(h.finalize().into()))
             }
             None => LeafHash::of_entry(&entry),
@@ -398,107 +450,6 @@ impl PreparedEvent {
             entry,
             leaf_hash,
         })
-    }
-}
-
-/// The author's fields of an event, borrowed, for [`CanonicalPieces::write`].
-struct AuthoredRef<'a> {
-    id: &'a EventId,
-    stream: &'a StreamId,
-    event_type: &'a EventType,
-    occurred_at: &'a Timestamp,
-    actor: &'a Actor,
-    signature: Option<&'a AuthorSignature>,
-}
-
-/// The canonical pieces every form of an event is spliced from
-/// (SPEC.md §2–§3): members in RFC 8785 §3.2.3 order, names being ASCII.
-#[derive(Clone, Debug)]
-struct CanonicalPieces {
-    /// `{"actor":…,"id":…,"occurred_at":…,"payload":…` (no closing brace).
-    common: Vec<u8>,
-    /// `,"signature":{…}` or empty.
-    signature: Vec<u8>,
-    /// `,"stream":…,"type":…`.
-    stream_type: Vec<u8>,
-}
-
-impl CanonicalPieces {
-    fn write(event: &AuthoredRef<'_>, payload: &Map<String, Value>) -> Self {
-        use crate::jcs::{write_object, write_string};
-        let mut common = Vec::with_capacity(512);
-        // Actor members in name order: department, officer.
-        common.extend_from_slice(b"{\"actor\":{\"department\":");
-        write_string(&mut common, event.actor.department.as_str());
-        if let Some(officer) = &event.actor.officer {
-            common.extend_from_slice(b",\"officer\":");
-            write_string(&mut common, officer.as_str());
-        }
-        common.extend_from_slice(b"},\"id\":");
-        write_string(&mut common, &event.id.to_string());
-        common.extend_from_slice(b",\"occurred_at\":");
-        write_string(&mut common, event.occurred_at.as_str());
-        common.extend_from_slice(b",\"payload\":");
-        write_object(&mut common, payload);
-        let mut signature = Vec::new();
-        if let Some(sig) = event.signature {
-            // Signature members in name order: alg, key, sig.
-            signature.extend_from_slice(b",\"signature\":{\"alg\":");
-            write_string(&mut signature, sig.alg.as_str());
-            signature.extend_from_slice(b",\"key\":");
-            write_string(&mut signature, sig.key.as_str());
-            signature.extend_from_slice(b",\"sig\":");
-            write_string(&mut signature, &b64_encode(&sig.sig.0));
-            signature.push(b'}');
-        }
-        let mut stream_type = Vec::with_capacity(64);
-        stream_type.extend_from_slice(b",\"stream\":");
-        write_string(&mut stream_type, event.stream.as_str());
-        stream_type.extend_from_slice(b",\"type\":");
-        write_string(&mut stream_type, event.event_type.as_str());
-        CanonicalPieces {
-            common,
-            signature,
-            stream_type,
-        }
-    }
-
-    /// `SIGNATURE_CONTEXT || JCS(authored)` (SPEC.md §3).
-    fn signing_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(
-            SIGNATURE_CONTEXT.len() + self.common.len() + self.stream_type.len() + 8,
-        );
-        out.extend_from_slice(SIGNATURE_CONTEXT);
-        out.extend_from_slice(&self.common);
-        out.extend_from_slice(&self.stream_type);
-        out.extend_from_slice(b",\"v\":1}");
-        out
-    }
-
-    /// The entry sealed at `version`, `recorded_at`, `prev` (SPEC.md §2),
-    /// whatever its length.
-    fn entry(&self, version: StreamVersion, recorded_at: &Timestamp, prev: &LeafHash) -> Vec<u8> {
-        let mut out = Vec::with_capacity(
-            self.common.len() + self.signature.len() + self.stream_type.len() + 160,
-        );
-        out.extend_from_slice(&self.common);
-        out.extend_from_slice(b",\"prev\":\"");
-        let mut hex_buf = [0u8; 64];
-        // Invariant: 64 bytes hold the hex of 32.
-        hex::encode_to_slice(prev.0.0, &mut hex_buf).expect("64-byte buffer for 32 bytes");
-        out.extend_from_slice(&hex_buf);
-        out.extend_from_slice(b"\",\"recorded_at\":");
-        // A Timestamp's text is RFC 3339 (digits, '-', ':', '.', 'T', 'Z'),
-        // which JSON strings carry without escapes.
-        out.push(b'"');
-        out.extend_from_slice(recorded_at.as_str().as_bytes());
-        out.push(b'"');
-        out.extend_from_slice(&self.signature);
-        out.extend_from_slice(&self.stream_type);
-        out.extend_from_slice(b",\"v\":1,\"version\":");
-        out.extend_from_slice(version.0.to_string().as_bytes());
-        out.push(b'}');
-        out
     }
 }
 
@@ -775,11 +726,10 @@ impl Event {
         at.fixed(b",\"occurred_at\":\"")?;
         exact_timestamp(at.text()?)?;
         at.fixed(b",\"payload\":")?;
-        let payload = crate::jcs::canonical_subset_prefix(&entry[at.at..])?;
         if !entry[at.at..].starts_with(b"{") {
             return None;
         }
-        at.at += payload;
+        at.at += crate::jcs::canonical_subset_prefix(&entry[at.at..])?;
         let common_end = at.at;
         at.fixed(b",\"prev\":\"")?;
         let prev = LeafHash::from_hex(at.text()?)?;

@@ -29,12 +29,7 @@ struct Pristine {
 fn pristine() -> &'static Pristine {
     static P: OnceLock<Pristine> = OnceLock::new();
     P.get_or_init(|| {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async {
-            let dir = tempfile::tempdir().unwrap();
-            let data = DataDir::open_or_init(dir.path(), Some("tamper.example/log")).unwrap();
-            let sqlite = data.open_store(SqliteConfig::default()).unwrap();
-            let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+        build(|store| async move {
             let k1 = DepartmentKey::generate("dept-a");
             let k2 = DepartmentKey::generate("dept-b");
             register(&store, &k1, None).await;
@@ -51,13 +46,31 @@ fn pristine() -> &'static Pristine {
                     store.checkpoint_now().await.unwrap();
                 }
             }
-            store.checkpoint_now().await.unwrap();
-            drop(store);
-            sqlite.close();
-            let key = data.signer().verifier();
-            let db = data.store_path();
-            Pristine { _dir: dir, db, key }
         })
+    })
+}
+
+/// A store filled by `fill`, then checkpointed and closed.
+fn build<F, Fut>(fill: F) -> Pristine
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open_or_init(dir.path(), Some("tamper.example/log")).unwrap();
+        let sqlite = data.open_store(SqliteConfig::default()).unwrap();
+        let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+        fill(Arc::clone(&store)).await;
+        store.checkpoint_now().await.unwrap();
+        drop(store);
+        sqlite.close();
+        Pristine {
+            key: data.signer().verifier(),
+            db: data.store_path(),
+            _dir: dir,
+        }
     })
 }
 
@@ -309,12 +322,7 @@ fn damaged_files_give_clear_errors_not_panics() {
 fn long_store() -> &'static Pristine {
     static P: OnceLock<Pristine> = OnceLock::new();
     P.get_or_init(|| {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async {
-            let dir = tempfile::tempdir().unwrap();
-            let data = DataDir::open_or_init(dir.path(), Some("tamper.example/log")).unwrap();
-            let sqlite = data.open_store(SqliteConfig::default()).unwrap();
-            let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+        build(|store| async move {
             let key = DepartmentKey::generate("dept-a");
             let mut size = 0u64;
             while size < LONG_ENTRIES {
@@ -342,14 +350,6 @@ fn long_store() -> &'static Pristine {
                     })
                     .await
                     .expect("append");
-            }
-            store.checkpoint_now().await.unwrap();
-            drop(store);
-            sqlite.close();
-            Pristine {
-                key: data.signer().verifier(),
-                db: data.store_path(),
-                _dir: dir,
             }
         })
     })
