@@ -204,3 +204,50 @@ async fn a_reader_holding_up_the_wal_restart_is_tried_again_only_after_a_back_of
     );
     store.close();
 }
+
+/// A burst of reads (the first request of each of hundreds of clients,
+/// say) waits for the reader pool rather than starting a blocking thread
+/// and opening a connection for each read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_reads_opens_no_more_connections_than_the_pool_allows() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = DataDir::open_or_init(dir.path(), Some("test.example/log")).expect("data dir");
+    let store = data
+        .open_store(SqliteConfig::default())
+        .expect("open store");
+    // Reads long enough (a hundred events each) to overlap.
+    for s in 0..8 {
+        for _ in 0..10 {
+            append_ten(&store, &format!("case-burst-{s}")).await;
+        }
+    }
+    let before = store.stats().reader_connections;
+    let reads: Vec<_> = (0..256)
+        .map(|r| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let stream = ledger::StreamId::new(&format!("case-burst-{}", r % 8)).unwrap();
+                store
+                    .read_stream(
+                        &stream,
+                        ledger::StreamVersion(0),
+                        ledger::store::Direction::Forwards,
+                        100,
+                    )
+                    .await
+            })
+        })
+        .collect();
+    for r in reads {
+        let events = r.await.expect("the read task").expect("the read");
+        assert_eq!(events.len(), 100);
+    }
+    let opened = store.stats().reader_connections - before;
+    let most = ledger::store::sqlite::max_blocking_reads() as u64;
+    println!("256 concurrent reads opened {opened} reader connections (pool of {most})");
+    assert!(
+        opened <= most,
+        "256 concurrent reads opened {opened} connections; at most {most} serve blocking reads"
+    );
+    store.close();
+}

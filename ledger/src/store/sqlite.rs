@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{Semaphore, oneshot, watch};
 
 use super::StreamHeads;
 use super::signatures::{AuthorSignatures, SignatureBatcher};
@@ -88,6 +88,8 @@ struct Inner {
     path: PathBuf,
     jobs: Mutex<Option<std_mpsc::Sender<Job>>>,
     readers: Mutex<Vec<Connection>>,
+    /// Reads on blocking threads at once (see [`max_blocking_reads`]).
+    blocking_reads: Arc<Semaphore>,
     size: watch::Receiver<u64>,
     registry: Arc<RwLock<KeyRegistry>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -179,6 +181,9 @@ pub struct WriterStats {
     pub wal_restarts_tried: u64,
     /// Of those, the ones readers held up (each followed by a back-off).
     pub wal_restarts_held_up: u64,
+    /// Reader connections opened (each is pooled and reused; at most
+    /// [`max_blocking_reads`] serve reads on blocking threads at once).
+    pub reader_connections: u64,
 }
 
 #[derive(Default)]
@@ -188,6 +193,7 @@ struct StatCounters {
     flushes: AtomicU64,
     wal_restarts_tried: AtomicU64,
     wal_restarts_held_up: AtomicU64,
+    reader_connections: AtomicU64,
 }
 
 /// Counts an append as being prepared until dropped (also on early errors).
@@ -308,6 +314,7 @@ impl SqliteStore {
                 path: path.to_owned(),
                 jobs: Mutex::new(Some(tx)),
                 readers: Mutex::new(Vec::new()),
+                blocking_reads: Arc::new(Semaphore::new(max_blocking_reads())),
                 size: size_rx,
                 registry,
                 writer: Mutex::new(Some(handle)),
@@ -343,6 +350,7 @@ impl SqliteStore {
                 path: path.to_owned(),
                 jobs: Mutex::new(None),
                 readers: Mutex::new(vec![conn]),
+                blocking_reads: Arc::new(Semaphore::new(max_blocking_reads())),
                 size: size_rx,
                 registry: Arc::new(RwLock::new(KeyRegistry::new())),
                 writer: Mutex::new(None),
@@ -371,6 +379,7 @@ impl SqliteStore {
             flushes: c.flushes.load(Ordering::Relaxed),
             wal_restarts_tried: c.wal_restarts_tried.load(Ordering::Relaxed),
             wal_restarts_held_up: c.wal_restarts_held_up.load(Ordering::Relaxed),
+            reader_connections: c.reader_connections.load(Ordering::Relaxed),
         }
     }
 
@@ -401,9 +410,22 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.with_reader(f))
+        // Waiting here rather than on a new thread: a burst of reads (the
+        // first request of each of 256 clients, say) would otherwise start
+        // a blocking thread and open a connection for each.
+        let permit = inner
+            .blocking_reads
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(Error::storage)?
+            .map_err(|_| Error::Closed)?;
+        tokio::task::spawn_blocking(move || {
+            let out = inner.with_reader(f);
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(Error::storage)?
     }
 
     /// Runs a small read in the calling task, on a pooled connection: for
@@ -445,7 +467,13 @@ impl Inner {
         let display = || self.path.display().to_string();
         let conn = match lock(&self.readers).pop() {
             Some(c) => c,
-            None => open_reader(&self.path).map_err(|e| map_err(&display(), e))?,
+            None => {
+                let conn = open_reader(&self.path).map_err(|e| map_err(&display(), e))?;
+                self.stats
+                    .reader_connections
+                    .fetch_add(1, Ordering::Relaxed);
+                conn
+            }
         };
         let out = f(&conn).map_err(|e| map_err(&display(), e));
         lock(&self.readers).push(conn);
@@ -1658,6 +1686,16 @@ fn init_schema(conn: &Connection, signer: &NoteSigner) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// How many reads run on blocking threads at once, each on a pooled connection of
+/// its own: two per core (a reader waits on the page cache or the disk
+/// part of the time), at least four. More would only add threads and
+/// connections contending for the same cores.
+pub fn max_blocking_reads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(4, |n| n.get() * 2)
+        .max(4)
 }
 
 fn open_reader(path: &Path) -> Result<Connection, rusqlite::Error> {

@@ -39,8 +39,27 @@ impl WireRequest {
 
 /// Runs one connection per list, to the list's address, each sending its
 /// requests in order and expecting `200` to each; times the whole and each
-/// request.
+/// request. All connections are driven from one thread with an event loop
+/// of its own, as `wrk` drives its connections: no task of the client
+/// wakes another thread, and the client takes at most one core from the
+/// server it measures.
 pub async fn run(requests: Vec<(SocketAddr, Vec<WireRequest>)>) -> anyhow::Result<Run> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("bench-client".into())
+        .spawn(move || {
+            let out = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(run_here(requests)));
+            let _ = tx.send(out);
+        })?;
+    rx.await.context("the load client's thread stopped")?
+}
+
+/// [`run`], on the calling thread's runtime.
+async fn run_here(requests: Vec<(SocketAddr, Vec<WireRequest>)>) -> anyhow::Result<Run> {
     // Connect first, so the clock times requests, not handshakes.
     let mut conns = Vec::with_capacity(requests.len());
     for (addr, list) in requests {
