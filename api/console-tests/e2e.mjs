@@ -87,6 +87,8 @@ function hiddenInPrint(selector) {
   }
   return false;
 }
+/** Words of every English violation detail (`vd_*` in i18n.js). */
+const ENGLISH_DETAIL = /was requested|published list|reviewed at|working days|recorded \d+ hours|post-check was due/;
 const shot = (name) => page.screenshot(path.join(shots, `${name}.png`));
 /** A new ULID (Crockford base32: 48 bits of milliseconds, 80 random). */
 function ulid() {
@@ -202,6 +204,12 @@ try {
     expect((await page.text("#verify-status")).includes("SHA-256"), "no line saying what was checked");
     await shot("03-timeline");
     step(`timeline: ${steps} steps, all ✓ in the browser`);
+    // Violation details in the console's language, not the service's English.
+    const details = await page.evaluate(() => [...document.querySelectorAll("#violations .violation-detail")].map((e) => e.textContent));
+    for (const d of details) {
+      expect(/[\u4e00-\u9fff]/.test(d) && !ENGLISH_DETAIL.test(d), `a violation detail not in Chinese: ${d}`);
+    }
+    step(`violations worded in Chinese: ${details.length}`);
     // Every step is signed: the demo's by their departments' keys, step S
     // by the key the test registered.
     const sigs = await page.evaluate(() => [...document.querySelectorAll("td.verify")].map((c) => [c.dataset.version, c.dataset.sig]));
@@ -318,6 +326,9 @@ try {
     expect((await page.text("header.top nav")).includes("Cases"), "no English navigation");
     await page.goto(timeline());
     expect((await verification()) === "true", "verification in English did not pass");
+    const detailsEn = await page.evaluate(() => [...document.querySelectorAll("#violations .violation-detail")].map((e) => e.textContent));
+    for (const d of detailsEn) expect(ENGLISH_DETAIL.test(d), `a violation detail not in English: ${d}`);
+    step(`violations worded in English: ${detailsEn.length}`);
     await shot("12-timeline-en");
     await page.click("#lang");
     step("English switch");

@@ -200,6 +200,15 @@ const zh = {
   count: "数量",
   table: "数据表",
   items: "事项",
+  vd_material_already_held: "本案已持有「{0}」，仍再次索要",
+  vd_material_not_published: "「{0}」不在事项 {1} 第 {2} 版公布的材料清单内",
+  vd_too_many_review_layers: "经过 {0} 层审核，事项规定 {1} 层",
+  vd_overdue: "已用 {0} 个工作日，时限 {1} 个工作日，截止日 {2}",
+  vd_completed_late: "用 {0} 个工作日办结，时限 {1} 个工作日，截止日 {2}",
+  vd_backfilled: "「{0}」在发生 {1} 小时后才记录",
+  vd_stalled: "已连续 {0} 个工作日没有办理步骤",
+  vd_post_check_missing: "事后核查应于 {0} 前完成，尚未进行",
+  vd_unknown: "未知",
 };
 
 const en = {
@@ -398,6 +407,15 @@ const en = {
   count: "Count",
   table: "Data table",
   items: "Items",
+  vd_material_already_held: "「{0}」 was requested although the case already held it",
+  vd_material_not_published: "「{0}」 is not on the published list of {1} v{2}",
+  vd_too_many_review_layers: "reviewed at {0} layers; the item declares {1}",
+  vd_overdue: "{0} working days used of {1}; deadline {2}",
+  vd_completed_late: "completed after {0} working days of {1}; deadline {2}",
+  vd_backfilled: "{0} recorded {1} hours after it happened",
+  vd_stalled: "no step for {0} working days",
+  vd_post_check_missing: "post-check was due on {0}",
+  vd_unknown: "unknown",
 };
 
 /** Case statuses, time-limit statuses and violation kinds, with Chinese
@@ -446,4 +464,24 @@ export function vocab(group, value) {
   const pair = VOCAB[group]?.[value];
   if (!pair) return value ?? "";
   return lang() === "en" ? pair[1] : pair[0];
+}
+
+/** A violation's detail in the console's language, worded from its facts
+ *  (`projections::rules::ViolationFacts`); the service's English `detail`
+ *  for a kind this console does not know. */
+export function violationDetail(v) {
+  const f = v?.facts;
+  const key = `vd_${v?.kind}`;
+  if (!f || !(key in zh)) return v?.detail ?? "";
+  const or = (x) => x ?? t("vd_unknown");
+  switch (v.kind) {
+    case "material_already_held": return t(key, or(f.material));
+    case "material_not_published": return t(key, or(f.material), or(f.item_id), or(f.item_version));
+    case "too_many_review_layers": return t(key, or(f.review_layers), or(f.declared_layers));
+    case "overdue": case "completed_late": return t(key, or(f.used_days), or(f.limit_days), or(f.deadline));
+    case "backfilled": return t(key, or(f.step), or(f.hours_late));
+    case "stalled": return t(key, or(f.idle_days));
+    case "post_check_missing": return t(key, or(f.post_check_due));
+    default: return v.detail ?? "";
+  }
 }

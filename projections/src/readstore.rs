@@ -39,7 +39,7 @@ use crate::worklog::WorkLogEntry;
 
 /// Bumped whenever the tables or what is derived into them change; a file
 /// of another version is rebuilt from the log.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// What the read models are derived with besides the log. A store built
 /// with another calendar or other thresholds is rebuilt at open.

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use ledger::EventId;
 use serde::Serialize;
 
@@ -84,16 +84,142 @@ pub struct Violation {
     pub kind: ViolationKind,
     pub label: &'static str,
     pub events: Vec<EventId>,
+    /// The breach in one English sentence, made from `facts`.
     pub detail: String,
+    /// The values the detail is made of, by name, so that a reader words
+    /// it in its own language (the console does, in Chinese or English).
+    pub facts: ViolationFacts,
 }
 
 impl Violation {
-    fn new(kind: ViolationKind, events: Vec<EventId>, detail: String) -> Self {
+    pub fn new(kind: ViolationKind, events: Vec<EventId>, facts: ViolationFacts) -> Self {
         Violation {
             kind,
             label: kind.label(),
             events,
-            detail,
+            detail: facts.english(kind),
+            facts,
+        }
+    }
+}
+
+/// The values of one violation, by name; each kind sets the ones its
+/// detail needs (absent ones are left out of the JSON):
+///
+/// | kind | facts |
+/// |---|---|
+/// | `material_already_held` | `material` |
+/// | `material_not_published` | `material`, `item_id`, `item_version` |
+/// | `too_many_review_layers` | `review_layers`, `declared_layers` |
+/// | `overdue`, `completed_late` | `used_days`, `limit_days`, `deadline` (none while the clock is stopped) |
+/// | `backfilled` | `step`, `hours_late` |
+/// | `stalled` | `idle_days` |
+/// | `post_check_missing` | `post_check_due` |
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ViolationFacts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub material: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_version: Option<u32>,
+    /// The most review layers the case went through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_layers: Option<u32>,
+    /// The layers the item declares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_layers: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<NaiveDate>,
+    /// The label of the step recorded late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// Whole hours between when it happened and when it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours_late: Option<i64>,
+    /// Working days since the last step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_check_due: Option<NaiveDate>,
+}
+
+impl ViolationFacts {
+    /// The detail of a violation of `kind`, in English.
+    pub fn english(&self, kind: ViolationKind) -> String {
+        let text = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
+        let number = |v: Option<u32>| v.map_or_else(|| "?".into(), |n| n.to_string());
+        let date = |v: Option<NaiveDate>| v.map_or_else(|| "unknown".into(), |d| d.to_string());
+        match kind {
+            ViolationKind::MaterialAlreadyHeld => format!(
+                "「{}」 was requested although the case already held it",
+                text(&self.material)
+            ),
+            ViolationKind::MaterialNotPublished => format!(
+                "「{}」 is not on the published list of {} v{}",
+                text(&self.material),
+                text(&self.item_id),
+                number(self.item_version)
+            ),
+            ViolationKind::TooManyReviewLayers => format!(
+                "reviewed at {} layers; the item declares {}",
+                number(self.review_layers),
+                number(self.declared_layers)
+            ),
+            ViolationKind::Overdue => format!(
+                "{} working days used of {}; deadline {}",
+                number(self.used_days),
+                number(self.limit_days),
+                date(self.deadline)
+            ),
+            ViolationKind::CompletedLate => format!(
+                "completed after {} working days of {}; deadline {}",
+                number(self.used_days),
+                number(self.limit_days),
+                date(self.deadline)
+            ),
+            ViolationKind::Backfilled => format!(
+                "{} recorded {} hours after it happened",
+                text(&self.step),
+                self.hours_late
+                    .map_or_else(|| "?".into(), |h| h.to_string())
+            ),
+            ViolationKind::Stalled => {
+                format!("no step for {} working days", number(self.idle_days))
+            }
+            ViolationKind::PostCheckMissing => {
+                format!("post-check was due on {}", date(self.post_check_due))
+            }
+        }
+    }
+
+    /// `overdue` and `completed_late`: the time limit's figures.
+    pub fn time_limit(tl: &TimeLimit) -> Self {
+        ViolationFacts {
+            used_days: Some(tl.used_days),
+            limit_days: Some(tl.limit_days),
+            deadline: tl.deadline,
+            ..ViolationFacts::default()
+        }
+    }
+
+    /// `stalled`.
+    pub fn idle(days: u32) -> Self {
+        ViolationFacts {
+            idle_days: Some(days),
+            ..ViolationFacts::default()
+        }
+    }
+
+    /// `post_check_missing`.
+    pub fn post_check_due(due: NaiveDate) -> Self {
+        ViolationFacts {
+            post_check_due: Some(due),
+            ..ViolationFacts::default()
         }
     }
 }
@@ -145,10 +271,10 @@ pub fn check(
             out.push(Violation::new(
                 ViolationKind::MaterialAlreadyHeld,
                 vec![r.event_id, held],
-                format!(
-                    "「{}」 was requested although the case already held it",
-                    r.material
-                ),
+                ViolationFacts {
+                    material: Some(r.material.to_string()),
+                    ..ViolationFacts::default()
+                },
             ));
         }
     }
@@ -166,10 +292,12 @@ pub fn check(
                 out.push(Violation::new(
                     ViolationKind::MaterialNotPublished,
                     events,
-                    format!(
-                        "「{}」 is not on the published list of {} v{}",
-                        r.material, item.item_id, item.version
-                    ),
+                    ViolationFacts {
+                        material: Some(r.material.to_string()),
+                        item_id: Some(item.item_id.to_string()),
+                        item_version: Some(item.version),
+                        ..ViolationFacts::default()
+                    },
                 ));
             }
         }
@@ -185,10 +313,11 @@ pub fn check(
             out.push(Violation::new(
                 ViolationKind::TooManyReviewLayers,
                 above,
-                format!(
-                    "reviewed at {max} layers; the item declares {}",
-                    item.review_layers
-                ),
+                ViolationFacts {
+                    review_layers: Some(max),
+                    declared_layers: Some(item.review_layers),
+                    ..ViolationFacts::default()
+                },
             ));
         }
         // 限时办结.
@@ -196,18 +325,11 @@ pub fn check(
             time_limit(timeline, item, calendar, config.time_limits, now),
             &timeline.accepted,
         ) {
-            let deadline = tl
-                .deadline
-                .map(|d| d.to_string())
-                .unwrap_or_else(|| "unknown".into());
             match tl.status {
                 TimeLimitStatus::Overdue if timeline.status.is_open() => out.push(Violation::new(
                     ViolationKind::Overdue,
                     vec![accepted.event_id],
-                    format!(
-                        "{} working days used of {}; deadline {deadline}",
-                        tl.used_days, tl.limit_days
-                    ),
+                    ViolationFacts::time_limit(&tl),
                 )),
                 TimeLimitStatus::CompletedLate => {
                     let mut events = vec![accepted.event_id];
@@ -215,10 +337,7 @@ pub fn check(
                     out.push(Violation::new(
                         ViolationKind::CompletedLate,
                         events,
-                        format!(
-                            "completed after {} working days of {}; deadline {deadline}",
-                            tl.used_days, tl.limit_days
-                        ),
+                        ViolationFacts::time_limit(&tl),
                     ))
                 }
                 _ => {}
@@ -232,11 +351,11 @@ pub fn check(
             out.push(Violation::new(
                 ViolationKind::Backfilled,
                 vec![s.event_id],
-                format!(
-                    "{} recorded {} hours after it happened",
-                    s.label,
-                    lag.num_hours()
-                ),
+                ViolationFacts {
+                    step: Some(s.label.clone()),
+                    hours_late: Some(lag.num_hours()),
+                    ..ViolationFacts::default()
+                },
             ));
         }
     }
@@ -256,7 +375,7 @@ pub fn check(
             out.push(Violation::new(
                 ViolationKind::Stalled,
                 vec![last.event_id],
-                format!("no step for {idle} working days"),
+                ViolationFacts::idle(idle),
             ));
         }
     }
@@ -268,7 +387,7 @@ pub fn check(
         out.push(Violation::new(
             ViolationKind::PostCheckMissing,
             vec![c.event_id],
-            format!("post-check was due on {}", c.post_check_due),
+            ViolationFacts::post_check_due(c.post_check_due),
         ));
     }
     out

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::calendar::{WorkingDayCalendar, local_date};
-use crate::rules::{self, RuleConfig, Violation, ViolationKind};
+use crate::rules::{self, RuleConfig, Violation, ViolationFacts, ViolationKind};
 use crate::schema::{self, ApplicantRef, Channel, DomainEvent, GreenChannel, ServiceItem};
 use crate::timelimit::{self, ClockStop, TimeLimitStatus};
 use crate::timeline::{CaseStatus, CaseTimeline};
@@ -74,18 +74,16 @@ pub struct StaticViolation {
     #[serde(with = "ViolationKindDef")]
     pub kind: ViolationKind,
     pub events: Vec<EventId>,
-    pub detail: String,
+    /// The detail's values; the English detail is made from them again.
+    /// (Read stores from before they were kept are rebuilt from the log:
+    /// `readstore::SCHEMA_VERSION` 5.)
+    pub facts: ViolationFacts,
 }
 
 impl StaticViolation {
     /// As [`rules::check`] reports it.
     pub fn to_violation(&self) -> Violation {
-        Violation {
-            kind: self.kind,
-            label: self.kind.label(),
-            events: self.events.clone(),
-            detail: self.detail.clone(),
-        }
+        Violation::new(self.kind, self.events.clone(), self.facts.clone())
     }
 }
 
@@ -244,7 +242,7 @@ impl CaseSummary {
         .map(|v| StaticViolation {
             kind: v.kind,
             events: v.events,
-            detail: v.detail,
+            facts: v.facts,
         })
         .collect();
         let backfilled_steps = violations
@@ -353,17 +351,10 @@ impl CaseSummary {
             && self.status.is_open()
             && let Some(accepted) = self.accepted_event
         {
-            let deadline = tl
-                .deadline
-                .map(|d| d.to_string())
-                .unwrap_or_else(|| "unknown".into());
-            violations.push(violation(
+            violations.push(Violation::new(
                 ViolationKind::Overdue,
                 vec![accepted],
-                format!(
-                    "{} working days used of {}; deadline {deadline}",
-                    tl.used_days, tl.limit_days
-                ),
+                ViolationFacts::time_limit(tl),
             ));
         }
         // 停滞.
@@ -379,10 +370,10 @@ impl CaseSummary {
                 today,
             );
             if idle >= config.stall_working_days {
-                violations.push(violation(
+                violations.push(Violation::new(
                     ViolationKind::Stalled,
                     vec![last.event_id],
-                    format!("no step for {idle} working days"),
+                    ViolationFacts::idle(idle),
                 ));
             }
         }
@@ -391,10 +382,10 @@ impl CaseSummary {
             && !c.post_check_done
             && today > c.post_check_due
         {
-            violations.push(violation(
+            violations.push(Violation::new(
                 ViolationKind::PostCheckMissing,
                 vec![c.event_id],
-                format!("post-check was due on {}", c.post_check_due),
+                ViolationFacts::post_check_due(c.post_check_due),
             ));
         }
         // Stable: the static list is in check's order, and the kinds are
@@ -452,15 +443,6 @@ fn is_static(kind: ViolationKind) -> bool {
             | ViolationKind::CompletedLate
             | ViolationKind::Backfilled
     )
-}
-
-fn violation(kind: ViolationKind, events: Vec<EventId>, detail: String) -> Violation {
-    Violation {
-        kind,
-        label: kind.label(),
-        events,
-        detail,
-    }
 }
 
 fn count(n: usize) -> u32 {

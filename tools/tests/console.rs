@@ -211,14 +211,24 @@ async fn pick_case(base: &str, token: &str) -> String {
             .iter()
             .filter_map(|c| c["stream"].as_str().map(str::to_owned)),
     );
+    // Preferably one with violations, so their wording is checked too.
+    let mut without_violations = None;
     for stream in candidates {
         let id = stream.trim_start_matches("case-").to_owned();
         let tl = get_json(base, token, &format!("/v1/cases/{id}/timeline")).await;
         if tl["timeline"]["steps"].as_array().map_or(0, Vec::len) > TAMPERED_VERSION as usize + 1 {
-            return id;
+            if violation_count(&tl) > 0 {
+                return id;
+            }
+            without_violations.get_or_insert(id);
         }
     }
-    panic!("no demo case with more than {TAMPERED_VERSION} steps");
+    without_violations
+        .unwrap_or_else(|| panic!("no demo case with more than {TAMPERED_VERSION} steps"))
+}
+
+fn violation_count(timeline: &Value) -> usize {
+    timeline["violations"].as_array().map_or(0, Vec::len)
 }
 
 /// Changes one byte of the entry of `stream` at `version` in the store:
@@ -452,6 +462,18 @@ async fn verifies_a_case_and_shows_a_tampered_step(browser: Browser) {
     )
     .await;
     assert!(out.contains("all ✓ in the browser"), "{out}");
+    let violations = violation_count(
+        &get_json(&server.base, &token, &format!("/v1/cases/{case}/timeline")).await,
+    );
+    assert!(violations > 0, "the demo has cases with violations");
+    assert!(
+        out.contains(&format!("violations worded in Chinese: {violations}")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("violations worded in English: {violations}")),
+        "{out}"
+    );
     assert!(
         out.contains(&format!("author signature of step {signed}: ✓")),
         "{out}"

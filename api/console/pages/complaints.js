@@ -5,7 +5,7 @@
 
 import { get, query } from "../api.js";
 import { h, chinaTime, hashOf } from "../dom.js";
-import { t, vocab } from "../i18n.js";
+import { t, vocab, violationDetail } from "../i18n.js";
 
 export async function complaintsPage(main, route) {
   const p = route.params;
@@ -69,7 +69,7 @@ export async function complaintPage(main, route) {
     main.append(h("section", { class: "card" }, h("h3", null, t("case_at_filing")),
       h("p", null, `${t("status")}: ${atFiling.status_label ?? vocab("status", atFiling.status) ?? "—"}`),
       (tl.violations_when_filed ?? []).length
-        ? h("ul", null, tl.violations_when_filed.map((v) => h("li", null, vocab("violation", v.kind), " — ", v.detail ?? "")))
+        ? h("ul", null, tl.violations_when_filed.map((v) => h("li", null, vocab("violation", v.kind), " — ", violationDetail(v))))
         : null));
   }
 }

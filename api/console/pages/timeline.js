@@ -6,7 +6,7 @@
 
 import { get, query, ApiError } from "../api.js";
 import { h, fill, mark, chinaTime, toLocalInput, fromLocalInput, hashOf } from "../dom.js";
-import { t, vocab } from "../i18n.js";
+import { t, vocab, violationDetail } from "../i18n.js";
 import { timelineStrip } from "../charts.js";
 import { verifyStream } from "../verify.js";
 
@@ -120,14 +120,14 @@ export async function timelinePage(main, route, me) {
         h("td", null, s.department),
         h("td", null, chinaTime(s.occurred_at)),
         h("td", { class: late ? "late" : null }, chinaTime(s.recorded_at), late ? h("span", { class: "badge" }, t("backfilled")) : null),
-        h("td", null, vs.map((v) => h("span", { class: "badge violation", title: v.detail }, vocab("violation", v.kind)))),
+        h("td", null, vs.map((v) => h("span", { class: "badge violation", title: violationDetail(v) }, vocab("violation", v.kind)))),
         cell);
     })));
 
   const violations = h("section", { class: "card" }, h("h3", null, t("violations")),
     tl.violations.length
       ? h("ul", { id: "violations" }, tl.violations.map((v) => h("li", null,
-          h("strong", null, vocab("violation", v.kind)), " — ", v.detail ?? "", " ",
+          h("strong", null, vocab("violation", v.kind)), " — ", h("span", { class: "violation-detail", "data-kind": v.kind }, violationDetail(v)), " ",
           (v.events ?? []).map((e) => {
             const s = steps.find((x) => x.event_id === e);
             return s ? h("a", { href: `#step-${s.version}`, class: "step-ref", onclick: (ev) => { ev.preventDefault(); document.getElementById(`step-${s.version}`)?.scrollIntoView(); } }, `#${s.version + 1}`) : null;

@@ -100,7 +100,9 @@ pub struct TimelineView {
     /// (`on_track`, `at_risk`, `overdue`, `completed_on_time`, `completed_late`).
     #[schema(value_type = Option<Object>)]
     pub time_limit: Option<Value>,
-    /// Rule violations, each `{kind, label, events, detail}`.
+    /// Rule violations, each `{kind, label, events, detail, facts}`: `detail`
+    /// in English, `facts` the values it is made of, by name (see
+    /// `projections::rules::ViolationFacts`), for wording it in any language.
     #[schema(value_type = Vec<Object>)]
     pub violations: Vec<Value>,
 }

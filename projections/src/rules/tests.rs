@@ -188,6 +188,17 @@ fn overdue_and_completed_late() {
     let v = of(&vs, ViolationKind::Overdue);
     assert_eq!(v.len(), 1);
     assert_eq!(v[0].events, [b.events[0].id]);
+    // 3-02 … 3-06: four working days used of three.
+    assert_eq!(
+        v[0].facts,
+        ViolationFacts {
+            used_days: Some(4),
+            limit_days: Some(3),
+            deadline: Some(NaiveDate::from_ymd_opt(2026, 3, 5).expect("date")),
+            ..ViolationFacts::default()
+        }
+    );
+    assert_eq!(v[0].detail, "4 working days used of 3; deadline 2026-03-05");
 
     // A correction stopping the clock Tue 3-03 → Mon 3-09 moves the deadline to Wed 3-11.
     let mut b = case();
@@ -247,6 +258,25 @@ fn backfilled_steps() {
     let v = of(&vs, ViolationKind::Backfilled);
     assert_eq!(v.len(), 1);
     assert_eq!(v[0].events, [late]);
+    assert_eq!(
+        v[0].facts.step.as_deref(),
+        Some(crate::schema::label(REVIEWED).expect("a label"))
+    );
+    assert_eq!(v[0].facts.hours_late, Some(24));
+    assert_eq!(
+        v[0].detail,
+        format!(
+            "{} recorded 24 hours after it happened",
+            crate::schema::label(REVIEWED).expect("a label")
+        )
+    );
+    // The JSON carries the facts a reader words in its own language, and
+    // only the ones the kind has.
+    let json = serde_json::to_value(v[0]).expect("JSON");
+    assert_eq!(
+        json["facts"],
+        json!({"step": crate::schema::label(REVIEWED), "hours_late": 24})
+    );
 
     // Near miss: recorded 23 hours later.
     let mut b = case();
