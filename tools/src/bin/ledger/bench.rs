@@ -181,6 +181,36 @@ where
     })
 }
 
+/// Registers `signer`'s key in `store`, then appends `work` (one task per
+/// client, one event per append) straight into it.
+async fn append_in_process(
+    store: Arc<dyn Store>,
+    signer: &Signer,
+    work: Vec<Vec<ProposedEvent>>,
+) -> anyhow::Result<Run> {
+    store
+        .append(AppendRequest {
+            stream: StreamId::registry(),
+            expected: ExpectedVersion::Any,
+            events: vec![signer.registration()],
+        })
+        .await?;
+    drive(work, move |ev| {
+        let store = store.clone();
+        async move {
+            store
+                .append(AppendRequest {
+                    stream: ev.stream.clone(),
+                    expected: ExpectedVersion::Any,
+                    events: vec![ev],
+                })
+                .await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
 /// `per_client` signed events for each client's own case stream.
 fn signed_work(
     signer: &Signer,
@@ -238,27 +268,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         let dir = tempfile::tempdir()?;
         let data = ledger::datadir::DataDir::open_or_init(dir.path(), None)?;
         let store = data.open_store(SqliteConfig::default())?;
-        let shared: Arc<dyn Store> = Arc::new(store.clone());
-        shared
-            .append(AppendRequest {
-                stream: StreamId::registry(),
-                expected: ExpectedVersion::Any,
-                events: vec![signer.registration()],
-            })
-            .await?;
-        let st = shared.clone();
-        let mut local = drive(signed_work(&signer, clients, per_client)?, move |ev| {
-            let st = st.clone();
-            async move {
-                st.append(AppendRequest {
-                    stream: ev.stream.clone(),
-                    expected: ExpectedVersion::Any,
-                    events: vec![ev],
-                })
-                .await?;
-                Ok(())
-            }
-        })
+        let mut local = append_in_process(
+            Arc::new(store.clone()),
+            &signer,
+            signed_work(&signer, clients, per_client)?,
+        )
         .await?;
         store.close();
 
@@ -268,26 +282,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         // the one difference.
         let dir = tempfile::tempdir()?;
         let service = Service::open(bench_config(dir.path())).await?;
-        let shared = service.state.store().clone();
-        shared
-            .append(AppendRequest {
-                stream: StreamId::registry(),
-                expected: ExpectedVersion::Any,
-                events: vec![signer.registration()],
-            })
-            .await?;
-        let in_service = drive(signed_work(&signer, clients, per_client)?, move |ev| {
-            let st = shared.clone();
-            async move {
-                st.append(AppendRequest {
-                    stream: ev.stream.clone(),
-                    expected: ExpectedVersion::Any,
-                    events: vec![ev],
-                })
-                .await?;
-                Ok(())
-            }
-        })
+        let in_service = append_in_process(
+            service.state.store().clone(),
+            &signer,
+            signed_work(&signer, clients, per_client)?,
+        )
         .await?;
         service.state.begin_shutdown();
         service.store.close().await;
