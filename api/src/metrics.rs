@@ -6,8 +6,11 @@
 //! kind), `ledger_append_duration_seconds`, `ledger_log_size`,
 //! `ledger_checkpoint_age_seconds`, `ledger_subscribers{kind}`.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 
+use axum::http::Method;
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -29,10 +32,97 @@ pub fn handle() -> Option<PrometheusHandle> {
         .clone()
 }
 
+/// Counts one HTTP request by method, route (the router's pattern, or
+/// `unmatched`) and status, and records its latency by method and route.
+///
+/// The handles are looked up by name and labels once per combination and
+/// kept: looking them up on every request cost some fifteen allocations
+/// and two registry searches. (The recorder is installed before the
+/// service answers anything, and never changes.)
+pub fn record_request(method: &Method, route: &str, status: u16, seconds: f64) {
+    static HANDLES: OnceLock<RwLock<HashMap<String, Vec<RequestHandles>>>> = OnceLock::new();
+    let handles = HANDLES.get_or_init(Default::default);
+    let find = |list: &[RequestHandles]| {
+        list.iter()
+            .find(|h| h.method == method && h.status == status)
+            .map(|h| (h.requests.clone(), h.duration.clone()))
+    };
+    let known = handles
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(route)
+        .and_then(|list| find(list));
+    let (requests, duration) = match known {
+        Some(h) => h,
+        None => {
+            let mut map = handles.write().unwrap_or_else(|p| p.into_inner());
+            let list = map.entry(route.to_owned()).or_default();
+            match find(list) {
+                Some(h) => h,
+                None => {
+                    let h = RequestHandles::register(method, route, status);
+                    let out = (h.requests.clone(), h.duration.clone());
+                    list.push(h);
+                    out
+                }
+            }
+        }
+    };
+    requests.increment(1);
+    duration.record(seconds);
+}
+
+struct RequestHandles {
+    method: Method,
+    status: u16,
+    requests: Counter,
+    duration: Histogram,
+}
+
+impl RequestHandles {
+    fn register(method: &Method, route: &str, status: u16) -> Self {
+        let labels = [
+            ("method", method.as_str().to_owned()),
+            ("route", route.to_owned()),
+        ];
+        RequestHandles {
+            method: method.clone(),
+            status,
+            requests: metrics::counter!(
+                "ledger_http_requests_total",
+                &[
+                    labels[0].clone(),
+                    labels[1].clone(),
+                    ("status", status.to_string())
+                ]
+            ),
+            duration: metrics::histogram!("ledger_http_request_duration_seconds", &labels),
+        }
+    }
+}
+
 /// Counts one append request's events by outcome and records its latency.
 pub fn record_append(outcome: &'static str, events: usize, seconds: f64) {
-    metrics::counter!("ledger_appends_total", "outcome" => outcome).increment(events as u64);
-    metrics::histogram!("ledger_append_duration_seconds").record(seconds);
+    static COUNTERS: RwLock<Vec<(&str, Counter)>> = RwLock::new(Vec::new());
+    static DURATION: OnceLock<Histogram> = OnceLock::new();
+    let known = COUNTERS
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .find(|(o, _)| *o == outcome)
+        .map(|(_, c)| c.clone());
+    let counter = known.unwrap_or_else(|| {
+        let counter = metrics::counter!("ledger_appends_total", "outcome" => outcome);
+        COUNTERS
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((outcome, counter.clone()));
+        counter
+    });
+    counter.increment(events as u64);
+    DURATION
+        .get_or_init(|| metrics::histogram!("ledger_append_duration_seconds"))
+        .record(seconds);
 }
 
 /// One more (or one fewer) live subscriber of `kind` (`log` or `stream`).

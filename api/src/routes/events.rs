@@ -5,12 +5,15 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State;
+use ledger::event::AuthorSignature;
 use ledger::store::{Direction, StoredEvent};
 use ledger::{
-    AppendRequest, EventId, ExpectedVersion, LogIndex, ProposedEvent, StreamId, StreamVersion,
+    Actor, AppendRequest, EventId, EventType, ExpectedVersion, LogIndex, ProposedEvent, StreamId,
+    StreamVersion, Timestamp,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{COMPLAINT_ASSIGNED, Caller, Role, is_case_stream, is_complaint_stream};
@@ -87,8 +90,34 @@ pub struct AppendBody {
     /// Default `"any"`.
     #[serde(default)]
     pub expected_version: ExpectedVersionWire,
+    /// Each event's JSON text, read into its type by [`proposed`].
     #[schema(value_type = Vec<ProposedEventWire>)]
-    pub events: Vec<Value>,
+    pub events: Vec<Box<RawValue>>,
+}
+
+/// An event of a well-formed body, read straight into its types (the
+/// common case, without building it as a JSON value first); any event this
+/// refuses is read again the long way, whose errors name the event and the
+/// member.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TypedProposedEvent {
+    id: EventId,
+    #[serde(default, deserialize_with = "present_stream")]
+    stream: Option<StreamId>,
+    #[serde(rename = "type")]
+    event_type: EventType,
+    occurred_at: Timestamp,
+    actor: Actor,
+    payload: Map<String, Value>,
+    #[serde(default)]
+    signature: Option<AuthorSignature>,
+}
+
+/// A `stream` member, when there is one: `null` is refused (as the long
+/// way refuses it), not taken for "absent".
+fn present_stream<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<StreamId>, D::Error> {
+    StreamId::deserialize(d).map(Some)
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Debug)]
@@ -108,19 +137,43 @@ pub fn parse_stream(name: &str) -> Result<StreamId, ApiError> {
     StreamId::new(name).map_err(ApiError::from_request_part)
 }
 
-fn proposed(stream: &StreamId, raw: Vec<Value>) -> Result<Vec<ProposedEvent>, ApiError> {
-    raw.into_iter()
+fn proposed(stream: &StreamId, raw: Vec<Box<RawValue>>) -> Result<Vec<ProposedEvent>, ApiError> {
+    raw.iter()
         .enumerate()
-        .map(|(i, mut v)| {
-            let obj = v
-                .as_object_mut()
-                .ok_or_else(|| ApiError::schema(format!("events[{i}] is not an object")))?;
-            obj.entry("stream")
-                .or_insert_with(|| Value::String(stream.to_string()));
-            serde_json::from_value::<ProposedEvent>(v)
-                .map_err(|e| ApiError::schema(format!("events[{i}]: {e}")))
+        .map(|(i, raw)| match read_typed(stream, raw.get()) {
+            Some(ev) => Ok(ev),
+            None => read_by_value(stream, i, raw.get()),
         })
         .collect()
+}
+
+/// `events[i]` read straight into its types; `None` for anything
+/// [`read_by_value`] must word (it accepts all this accepts, alike).
+fn read_typed(stream: &StreamId, text: &str) -> Option<ProposedEvent> {
+    let ev = serde_json::from_str::<TypedProposedEvent>(text).ok()?;
+    Some(ProposedEvent {
+        id: ev.id,
+        stream: ev.stream.unwrap_or_else(|| stream.clone()),
+        event_type: ev.event_type,
+        occurred_at: ev.occurred_at,
+        actor: ev.actor,
+        payload: ev.payload,
+        signature: ev.signature,
+    })
+}
+
+/// `events[i]` read as a JSON value, given the path's stream when it names
+/// none, then as a [`ProposedEvent`]: errors name the event and the member.
+fn read_by_value(stream: &StreamId, i: usize, text: &str) -> Result<ProposedEvent, ApiError> {
+    let mut v: Value =
+        serde_json::from_str(text).map_err(|e| ApiError::schema(format!("events[{i}]: {e}")))?;
+    let obj = v
+        .as_object_mut()
+        .ok_or_else(|| ApiError::schema(format!("events[{i}] is not an object")))?;
+    obj.entry("stream")
+        .or_insert_with(|| Value::String(stream.to_string()));
+    serde_json::from_value::<ProposedEvent>(v)
+        .map_err(|e| ApiError::schema(format!("events[{i}]: {e}")))
 }
 
 /// Refuses (422) an event of a known domain type (`catalog.*`, `case.*`,
@@ -421,4 +474,109 @@ pub async fn event_by_id(
         .await?;
     }
     Ok(Json(EventView::of(&stored)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+    use ledger::keys::PublicKey;
+    use ledger::{ActorId, KeyId};
+
+    use super::*;
+
+    fn stream() -> StreamId {
+        StreamId::new("case-typed-read").expect("stream")
+    }
+
+    /// A signed event as a client writes it, without its `stream` member.
+    fn signed_event_json() -> String {
+        let signing = SigningKey::from_bytes(&[7; 32]);
+        let key = KeyId::derive(&PublicKey::Ed25519(signing.verifying_key()));
+        let event = ProposedEvent::new(
+            stream(),
+            EventType::new("case.note").expect("type"),
+            Timestamp::parse("2026-03-02T09:30:00Z").expect("time"),
+            Actor {
+                department: ActorId::new("dept-a").expect("actor"),
+                officer: Some(ActorId::new("officer-1").expect("officer")),
+            },
+            json!({"note": "材料齐全", "n": 3, "nested": {"list": [1, true, null, "x"]}})
+                .as_object()
+                .cloned()
+                .expect("object"),
+        )
+        .sign_ed25519(key, &signing)
+        .expect("sign");
+        let mut v = serde_json::to_value(&event).expect("JSON");
+        v.as_object_mut().expect("object").remove("stream");
+        v.to_string()
+    }
+
+    /// The typed reading accepts only what the long way accepts, and reads
+    /// it alike; what it refuses, the long way words.
+    fn agree(text: &str) {
+        if let Some(fast) = read_typed(&stream(), text) {
+            let slow = read_by_value(&stream(), 0, text);
+            assert_eq!(
+                slow.as_ref().ok(),
+                Some(&fast),
+                "typed reading accepted {text}, the long way said {:?}",
+                slow.as_ref().err().map(|e| e.to_string())
+            );
+        }
+    }
+
+    #[test]
+    fn typed_and_value_readings_agree_on_worked_examples() {
+        let base = signed_event_json();
+        let fast = read_typed(&stream(), &base).expect("a well-formed event reads typed");
+        assert_eq!(fast.stream, stream(), "no stream member: the path's");
+        assert!(fast.signature.is_some());
+        agree(&base);
+        let with = |member: &str| base.replacen('{', &format!("{{{member},"), 1);
+        for text in [
+            with(r#""stream":"case-typed-read""#),
+            with(r#""stream":"case-other""#),
+            with(r#""stream":null"#),
+            with(r#""stream":7"#),
+            with(r#""signature":null"#),
+            with(r#""extra":1"#),
+            with(r#""id":"01ARZ3NDEKTSV4RRFFQ69G5FAV""#),
+            base.replace(r#""payload":{"#, r#""payload":[{"#)
+                .replace(r#"}},"#, r#"}}],"#),
+        ] {
+            agree(&text);
+        }
+        // `stream: null` is refused by both, not read as "absent".
+        let null = with(r#""stream":null"#);
+        assert!(read_typed(&stream(), &null).is_none());
+        assert!(read_by_value(&stream(), 0, &null).is_err());
+        // A duplicated member: the long way keeps the last; the typed
+        // reading leaves it to the long way.
+        let dup = with(r#""stream":"case-other""#).replacen('{', r#"{"stream":"case-x","#, 1);
+        assert!(read_typed(&stream(), &dup).is_none());
+        agree(&dup);
+    }
+
+    #[test]
+    fn typed_and_value_readings_agree_on_every_one_byte_change() {
+        let base = signed_event_json();
+        let bytes = base.as_bytes();
+        let mut typed = 0;
+        for at in 0..bytes.len() {
+            let mut removed = bytes.to_vec();
+            removed.remove(at);
+            let mut doubled = bytes.to_vec();
+            doubled.insert(at, bytes[at]);
+            let mut changed = bytes.to_vec();
+            changed[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+            for variant in [removed, doubled, changed] {
+                if let Ok(text) = std::str::from_utf8(&variant) {
+                    agree(text);
+                    typed += usize::from(read_typed(&stream(), text).is_some());
+                }
+            }
+        }
+        assert!(typed > 0, "some changes (inside strings) still read typed");
+    }
 }

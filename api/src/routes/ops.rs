@@ -100,14 +100,13 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map(str::to_owned)
         .unwrap_or_else(|| ulid::Ulid::generate().to_string());
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = req.method().clone();
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        req.headers_mut().insert(REQUEST_ID.clone(), v);
+    // Built once, for the request and its answer.
+    let id_header = HeaderValue::from_str(&id).ok();
+    if let Some(v) = &id_header {
+        req.headers_mut().insert(REQUEST_ID.clone(), v.clone());
     }
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let timeout: Duration = state.settings().request_timeout;
@@ -129,11 +128,13 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     }
     .instrument(span)
     .await;
-    let status = res.status().as_u16().to_string();
-    metrics::counter!("ledger_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status).increment(1);
-    metrics::histogram!("ledger_http_request_duration_seconds", "method" => method.to_string(), "route" => route)
-        .record(started.elapsed().as_secs_f64());
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    crate::metrics::record_request(
+        &method,
+        route,
+        res.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    if let Some(v) = id_header {
         res.headers_mut().insert(REQUEST_ID.clone(), v);
     }
     res
