@@ -39,9 +39,14 @@ pub fn handle() -> Option<PrometheusHandle> {
 /// kept: looking them up on every request cost some fifteen allocations
 /// and two registry searches. (The recorder is installed before the
 /// service answers anything, and never changes.)
+///
+/// Methods outside HTTP's standard ones are counted as `other`: a client
+/// sending made-up methods would otherwise add series (and handles) without
+/// bound.
 pub fn record_request(method: &Method, route: &str, status: u16, seconds: f64) {
     static HANDLES: OnceLock<RwLock<HashMap<String, Vec<RequestHandles>>>> = OnceLock::new();
     let handles = HANDLES.get_or_init(Default::default);
+    let method = method_label(method);
     let find = |list: &[RequestHandles]| {
         list.iter()
             .find(|h| h.method == method && h.status == status)
@@ -72,21 +77,37 @@ pub fn record_request(method: &Method, route: &str, status: u16, seconds: f64) {
     duration.record(seconds);
 }
 
+/// The method's label: its name if HTTP defines it, else `other`.
+fn method_label(method: &Method) -> &'static str {
+    const STANDARD: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    STANDARD
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("other", |(_, name)| *name)
+}
+
 struct RequestHandles {
-    method: Method,
+    method: &'static str,
     status: u16,
     requests: Counter,
     duration: Histogram,
 }
 
 impl RequestHandles {
-    fn register(method: &Method, route: &str, status: u16) -> Self {
-        let labels = [
-            ("method", method.as_str().to_owned()),
-            ("route", route.to_owned()),
-        ];
+    fn register(method: &'static str, route: &str, status: u16) -> Self {
+        let labels = [("method", method.to_owned()), ("route", route.to_owned())];
         RequestHandles {
-            method: method.clone(),
+            method,
             status,
             requests: metrics::counter!(
                 "ledger_http_requests_total",

@@ -550,6 +550,35 @@ async fn metrics_count_appends_by_outcome_and_report_the_log() {
     svc.stop().await;
 }
 
+/// Made-up methods are counted as `other`: a client inventing methods adds
+/// no series.
+#[tokio::test]
+async fn requests_with_made_up_methods_are_counted_as_other() {
+    let svc = TestService::start().await;
+    for method in ["FROBNICATE", "XYZZY"] {
+        let r = svc
+            .client
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).expect("a method"),
+                svc.url("/v1/no-such-thing"),
+            )
+            .send()
+            .await
+            .expect("request");
+        assert!(r.status().is_client_error(), "{method}: {}", r.status());
+    }
+    let r = svc.get("/metrics", None).await;
+    let text = String::from_utf8(r.bytes).expect("utf-8");
+    assert!(
+        text.contains("ledger_http_requests_total{method=\"other\",route=\"unmatched\""),
+        "no `other` series in\n{text}"
+    );
+    for made_up in ["FROBNICATE", "XYZZY"] {
+        assert!(!text.contains(made_up), "{made_up} became a label");
+    }
+    svc.stop().await;
+}
+
 /// A tlog-tiles client's view: from `/checkpoint` and `/tile/…` alone, fetch
 /// every entry bundle and level-0 tile of a log over 512 entries, check them
 /// against each other and the level-1 tile, and rebuild the signed root.
