@@ -471,8 +471,8 @@ export function vocab(group, value) {
  *  for a kind this console does not know. */
 export function violationDetail(v) {
   const f = v?.facts;
-  const key = `vd_${v?.kind}`;
-  if (!f || !(key in zh)) return v?.detail ?? "";
+  if (!f) return v?.detail ?? "";
+  const key = `vd_${v.kind}`;
   const or = (x) => x ?? t("vd_unknown");
   switch (v.kind) {
     case "material_already_held": return t(key, or(f.material));
