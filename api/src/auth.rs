@@ -24,7 +24,6 @@ use ledger::store::StoredEvent;
 use ledger::{ActorId, StreamId};
 use rand::RngExt as _;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ProblemKind};
@@ -108,7 +107,7 @@ pub fn new_token() -> String {
 
 /// A token's id: hex SHA-256 of its UTF-8 bytes.
 pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    hex::encode(ledger::sha256::digest(token.as_bytes()))
 }
 
 /// What the service knows from the log about who may do what.

@@ -42,11 +42,11 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use chrono::{Datelike as _, NaiveDate};
+use ledger::sha256::Sha256;
 use ledger::{StreamId, Timestamp};
 use rand::RngExt as _;
 use rusqlite::{Connection, OptionalExtension as _, params};
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ProblemKind};
@@ -97,20 +97,19 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     // with zeros to B bytes.
     let mut padded = [0u8; BLOCK];
     if key.len() > BLOCK {
-        padded[..32].copy_from_slice(&Sha256::digest(key));
+        padded[..32].copy_from_slice(&ledger::sha256::digest(key));
     } else {
         padded[..key.len()].copy_from_slice(key);
     }
     // RFC 2104 §2: H(K XOR opad, H(K XOR ipad, text)), ipad = 0x36…, opad = 0x5c….
     let inner = Sha256::new()
-        .chain_update(padded.map(|b| b ^ 0x36))
-        .chain_update(message)
+        .chain(padded.map(|b| b ^ 0x36))
+        .chain(message)
         .finalize();
     Sha256::new()
-        .chain_update(padded.map(|b| b ^ 0x5c))
-        .chain_update(inner)
+        .chain(padded.map(|b| b ^ 0x5c))
+        .chain(inner)
         .finalize()
-        .into()
 }
 
 /// Equality of two byte strings in time that depends only on their lengths.

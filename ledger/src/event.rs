@@ -8,10 +8,10 @@
 
 use std::fmt;
 
+use crate::sha256::Sha256;
 use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::ids::{ActorId, EventId, EventType, MAX_SAFE_INTEGER, StreamId, StreamVersion};
@@ -363,7 +363,7 @@ impl PreparedEvent {
         h.update(&self.signature);
         h.update(&self.stream_type);
         h.update(b"}");
-        h.finalize().into()
+        h.finalize()
     }
 
     /// The log entry of this event sealed at `version`, `recorded_at`, `prev`:
@@ -418,7 +418,7 @@ impl PreparedEvent {
                 let mut h = midstate.clone();
                 // `entry` begins with `common`, already hashed.
                 h.update(&entry[self.common.len()..]);
-                LeafHash(crate::merkle::Hash(h.finalize().into()))
+                LeafHash(crate::merkle::Hash(h.finalize()))
             }
             None => LeafHash::of_entry(&entry),
         };
@@ -957,7 +957,7 @@ mod tests {
             let prepared = PreparedEvent::new(ev.clone()).unwrap();
             proptest::prop_assert_eq!(prepared.signing_bytes(), reference_signing_bytes(&ev));
             let digest: [u8; 32] =
-                Sha256::digest(serde_json_canonicalizer::to_vec(&ev).unwrap()).into();
+                crate::sha256::digest(serde_json_canonicalizer::to_vec(&ev).unwrap());
             proptest::prop_assert_eq!(prepared.content_digest(), digest);
             let sealed = prepared
                 .seal(StreamVersion(version), Timestamp::now(), LeafHash([9; 32].into()))

@@ -11,7 +11,6 @@ use std::fmt;
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::event::{
@@ -50,7 +49,7 @@ impl KeyId {
 
     /// The id of a public key.
     pub fn derive(key: &PublicKey) -> Self {
-        let digest = Sha256::digest(key.bytes());
+        let digest = crate::sha256::digest(key.bytes());
         KeyId(format!(
             "{}:{}",
             key.algorithm().as_str(),

@@ -10,6 +10,7 @@
 //! - [`note`]: C2SP signed-note (Ed25519).
 //! - [`checkpoint`]: C2SP tlog-checkpoint.
 //! - [`cosignature`]: C2SP tlog-cosignature.
+//! - [`sha256`]: SHA-256, the one hash of the tree, links and key ids.
 //! - [`ids`], [`time`]: identifier and timestamp newtypes.
 //! - [`clock`]: the server time the store stamps (system, or set by the
 //!   demo loader).
@@ -42,6 +43,7 @@ pub mod jcs;
 pub mod keys;
 pub mod merkle;
 pub mod note;
+pub mod sha256;
 pub mod store;
 pub mod tiles;
 pub mod time;

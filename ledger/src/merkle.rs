@@ -20,9 +20,9 @@
 use std::convert::Infallible;
 use std::fmt;
 
+use crate::sha256::Sha256;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use sha2::{Digest, Sha256};
 
 /// A SHA-256 Merkle tree hash (leaf, interior node or root).
 ///
@@ -172,7 +172,7 @@ pub fn leaf_hash(entry: &[u8]) -> Hash {
     let mut h = Sha256::new();
     h.update([0x00]);
     h.update(entry);
-    Hash(h.finalize().into())
+    Hash(h.finalize())
 }
 
 /// The hash of an interior node: `SHA-256(0x01 || left || right)`.
@@ -182,13 +182,13 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     h.update([0x01]);
     h.update(left.0);
     h.update(right.0);
-    Hash(h.finalize().into())
+    Hash(h.finalize())
 }
 
 /// The root of the empty tree: `SHA-256("")`.
 pub fn empty_root() -> Hash {
     // RFC 9162 §2.1.1: MTH({}) = HASH().
-    Hash(Sha256::digest(b"").into())
+    Hash(crate::sha256::digest(b""))
 }
 
 // ---------------------------------------------------------------------------
@@ -733,7 +733,8 @@ mod tests {
     // ---- entries with raw SHA-256, sharing no code with the module.
 
     fn sha(parts: &[&[u8]]) -> Hash {
-        let mut h = Sha256::new();
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
         for p in parts {
             h.update(p);
         }
@@ -1226,7 +1227,7 @@ mod tests {
             pick in any::<u64>(),
         ) {
             use ct_merkle::mem_backed_tree::MemoryBackedTree;
-            let mut theirs = MemoryBackedTree::<Sha256, Vec<u8>>::new();
+            let mut theirs = MemoryBackedTree::<sha2::Sha256, Vec<u8>>::new();
             let mut ours = MemoryTree::new();
             for e in &entries {
                 theirs.push(e.clone());

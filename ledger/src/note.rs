@@ -28,10 +28,10 @@
 
 use std::fmt;
 
+use crate::sha256::Sha256;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
-use sha2::{Digest, Sha256};
 
 /// Signature type identifier byte of plain Ed25519 note signatures.
 // C2SP signed-note §Signature types: `0x01` — Ed25519 signatures.
