@@ -25,7 +25,11 @@
 //!    one (`verify_strict`), in batches of 64 by ed25519-dalek's
 //!    `verify_batch`, and in batches of 64 by the ledger's own
 //!    `keys::verify_signatures` (which merges each key's terms: 4 keys sign
-//!    the events here). `verify_store` is set against the fastest of them.
+//!    the events here). `verify_store`'s goal is set against
+//!    `verify_batch`, batch verification as the Ed25519 library does it;
+//!    its ratio to the ledger's own verifier (the one `verify_store` runs,
+//!    so that ratio is what the rest of an audit costs) is printed beside
+//!    it.
 //! 3. `verify_store` over the store of the 256-appender signed run.
 //! 4. Inclusion and consistency proof latency from the store at 1,000,000
 //!    entries (quick: 100,000) and at 1,000, and from a `MemoryTree`.
@@ -275,7 +279,11 @@ fn main() {
         rate(ed_ledger)
     );
     let signed_ceiling = sqlite_ceiling.min(ed_single);
-    let verify_ceiling = ed_single.max(ed_batch).max(ed_ledger);
+    // The issue's ceiling is "Ed25519 verification on every core (batch
+    // verification allowed)": the library's batch verification. The
+    // ledger's own verifier merges each key's terms, so it beats that
+    // ceiling by itself; it is reported against, not counted as the goal.
+    let verify_ceiling = ed_batch.max(ed_single);
     println!(
         "signed-append ceiling = min(SQLite, Ed25519 single) = {}/s",
         rate(signed_ceiling)
@@ -444,9 +452,9 @@ fn main() {
         &format!("{} of {}/s", pct(audit_rate / ed_single), rate(ed_single)),
     );
     table.row(
-        &format!("  same, against verify_batch({VERIFY_BATCH})"),
+        &format!("  same, against keys::verify_signatures({VERIFY_BATCH})"),
         String::new(),
-        &format!("{} of {}/s", pct(audit_rate / ed_batch), rate(ed_batch)),
+        &format!("{} of {}/s", pct(audit_rate / ed_ledger), rate(ed_ledger)),
     );
     drop(audited);
 

@@ -321,23 +321,47 @@ impl Sequencer {
         appends: &[(PreparedAppend, Reply)],
         force: bool,
     ) -> Result<(u64, Vec<Outcome>), Error> {
-        // One round trip: the head is read once the lock is held (the
-        // connection runs the two in the order sent).
+        // One round trip: BEGIN and the lock, then, run by the server in the
+        // order sent and so once the lock is held, the head, the group's ids
+        // already in the log and the heads of its streams not cached here.
         let begin = async {
             client
                 .batch_execute(BEGIN_SEQUENCING)
                 .await
                 .map_err(pg_error)
         };
-        let ((), head) = futures::try_join!(begin, self.read_head(client))?;
-        // Another process sequenced since: cached heads are stale, and the
-        // registry must be current before any key is checked (read beside
-        // the group's heads, before any append is checked).
+        let uncached = self.streams_to_read(appends);
+        let lookups = async {
+            if appends.is_empty() {
+                return Ok((HashMap::new(), HashMap::new()));
+            }
+            futures::try_join!(
+                self.read_heads(client, &uncached),
+                self.read_existing(client, appends)
+            )
+        };
+        let ((), head, (mut heads, existing)) =
+            futures::try_join!(begin, self.read_head(client), lookups)?;
+        // Another process sequenced since: the cached heads are stale, and
+        // the registry must be current before any key is checked. A second
+        // round trip reads both (only after another process sequenced).
         let stale = self.known_size != Some(head.size);
         if stale {
             self.heads.clear();
+            let rest = self.streams_to_read(appends);
+            let rest: Vec<&str> = rest.into_iter().filter(|s| !uncached.contains(s)).collect();
+            let mut registry = std::mem::take(&mut self.registry);
+            let refreshed = futures::try_join!(
+                registry.refresh(client, &self.db),
+                self.read_heads(client, &rest)
+            );
+            self.registry = registry;
+            let (refreshed, more) = refreshed?;
+            if refreshed {
+                self.publish_registry();
+            }
+            heads.extend(more);
         }
-        let mut registry = std::mem::take(&mut self.registry);
         let mut group = Group {
             frontier: head.frontier,
             last_recorded: head.last_recorded,
@@ -347,28 +371,6 @@ impl Sequencer {
             sequenced: HashMap::new(),
             rows: Rows::default(),
         };
-        let refresh = async {
-            if stale {
-                registry.refresh(client, &self.db).await
-            } else {
-                Ok(false)
-            }
-        };
-        let lookups = async {
-            if appends.is_empty() {
-                return Ok((HashMap::new(), HashMap::new()));
-            }
-            futures::try_join!(
-                self.read_heads(client, appends),
-                self.read_existing(client, appends)
-            )
-        };
-        let looked_up = futures::try_join!(refresh, lookups);
-        self.registry = registry;
-        let (refreshed, (heads, existing)) = looked_up?;
-        if refreshed {
-            self.publish_registry();
-        }
         group.heads = heads;
         group.existing = existing;
         let outcomes: Vec<Outcome> = (0..appends.len())
@@ -458,12 +460,8 @@ impl Sequencer {
         })
     }
 
-    /// The heads of the group's streams not cached, one index probe each.
-    async fn read_heads(
-        &self,
-        client: &Object,
-        appends: &[(PreparedAppend, Reply)],
-    ) -> Result<HashMap<StreamId, (StreamVersion, LeafHash)>, Error> {
+    /// The group's streams whose heads are not cached, sorted, once each.
+    fn streams_to_read<'a>(&self, appends: &'a [(PreparedAppend, Reply)]) -> Vec<&'a str> {
         let mut wanted: Vec<&str> = appends
             .iter()
             .map(|(a, _)| &a.stream)
@@ -472,6 +470,16 @@ impl Sequencer {
             .collect();
         wanted.sort_unstable();
         wanted.dedup();
+        wanted
+    }
+
+    /// The heads of `wanted` streams, one index probe each (a stream with
+    /// no events has no row).
+    async fn read_heads(
+        &self,
+        client: &Object,
+        wanted: &[&str],
+    ) -> Result<HashMap<StreamId, (StreamVersion, LeafHash)>, Error> {
         let mut heads = HashMap::new();
         if wanted.is_empty() {
             return Ok(heads);

@@ -70,6 +70,35 @@ impl TestDatabase {
         format!("{base}/{}{query}", self.name)
     }
 
+    /// Waits until no session is connected to this database. A client
+    /// killed mid-transaction leaves its server backend running the
+    /// statements it had already sent, `COMMIT` included, until the server
+    /// notices the closed socket: a test that counts the log after killing
+    /// its writers waits for those backends first.
+    pub async fn wait_for_no_sessions(&self) {
+        let admin = admin().await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let row = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+                    &[&self.name],
+                )
+                .await
+                .unwrap_or_else(|e| panic!("reading pg_stat_activity: {e}"));
+            let sessions: i64 = row.get(0);
+            if sessions == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{sessions} session(s) still connected to {} after 30 s",
+                self.name
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn open(&self, signer: &NoteSigner, config: PostgresConfig) -> PostgresStore {
         PostgresStore::connect(self.config.clone(), signer.clone(), config)
             .await

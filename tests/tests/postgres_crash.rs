@@ -133,6 +133,9 @@ async fn acknowledged_events_survive_sigkill_of_either_process() {
     let [first, second] = pair;
     let tail = kill(first, &mut acked) + kill(second, &mut acked);
     assert!(tail > 0, "no appends after the last kill");
+    // A killed child's backend may still be committing what it sent: the
+    // log is counted once every child's session has ended.
+    db.wait_for_no_sessions().await;
 
     let store = db.open(&signer, PostgresConfig::default()).await;
     let size = store.size().await.unwrap();

@@ -24,6 +24,10 @@
 //! multi-row `INSERT … SELECT unnest(…)` committed (durably) per batch of
 //! the group size that run reached, best of three copies. Group sizes are counted by the
 //! database (`log_head` updates, read once the processes have exited).
+//! A second table tells, from `/proc` (`bench/cpu.rs`), where the cores
+//! went while each clock ran: µs of one core per event spent by the
+//! `ledger serve` processes, by PostgreSQL, by the load generator and by
+//! anything else, and how busy the machine was; for the raw copy, per row.
 //! The scratch databases are dropped at the end.
 //!
 //! Deliberately not measured: reads, subscriptions, or the load generator's
@@ -44,6 +48,8 @@ use ledger::{
 };
 use serde_json::json;
 
+#[path = "bench/cpu.rs"]
+mod cpu;
 #[path = "bench/wire.rs"]
 mod wire;
 
@@ -496,6 +502,8 @@ struct PgRun {
     http: Run,
     /// Sequencing transactions (groups) that appended or signed.
     groups: u64,
+    /// Where the CPU went while the clients appended (None off Linux).
+    cpu: Option<cpu::CpuUse>,
 }
 
 impl PgRun {
@@ -516,6 +524,7 @@ async fn postgres_bench(args: &BenchArgs, url: &str) -> anyhow::Result<std::proc
     );
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
     let mut databases = Vec::new();
+    let mut cpu_rows = Vec::new();
     let result = async {
         for &clients in &args.clients {
             let mut raw = None;
@@ -528,9 +537,20 @@ async fn postgres_bench(args: &BenchArgs, url: &str) -> anyhow::Result<std::proc
                 // on the first run's rows).
                 if raw.is_none() {
                     let batch = run.mean_group().round().max(1.0) as usize;
-                    raw = Some(raw_inserts(&admin.url_of(&db), batch).await?);
+                    let (rate, cpu, rows) = raw_inserts(&admin.url_of(&db), batch).await?;
+                    raw = Some(rate);
+                    if let Some(cpu) = cpu {
+                        cpu_rows.push((format!("raw copy, {batch} rows/txn"), rows, cpu));
+                    }
                 }
                 let raw_rate = raw.unwrap_or(f64::NAN);
+                if let Some(cpu) = run.cpu.take() {
+                    cpu_rows.push((
+                        format!("{processes} process(es), {clients} clients"),
+                        run.http.events,
+                        cpu,
+                    ));
+                }
                 println!(
                     "{:>9} {:>8} {:>10.0} {:>9} {:>9} {:>11.1} {:>11.0} {:>6.0}%",
                     processes,
@@ -547,6 +567,9 @@ async fn postgres_bench(args: &BenchArgs, url: &str) -> anyhow::Result<std::proc
         anyhow::Ok(())
     }
     .await;
+    if !cpu_rows.is_empty() {
+        print_cpu(&cpu_rows);
+    }
     for db in &databases {
         if let Err(e) = admin.drop_db(db).await {
             eprintln!("warning: dropping {db}: {e}");
@@ -554,6 +577,33 @@ async fn postgres_bench(args: &BenchArgs, url: &str) -> anyhow::Result<std::proc
     }
     result?;
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Where the CPU went in each timed part: µs of one core per event (or
+/// raw row), and how busy the machine was.
+fn print_cpu(rows: &[(String, u64, cpu::CpuUse)]) {
+    let cores = rows.first().map_or(1, |(_, _, c)| c.cores);
+    println!(
+        "\nCPU while the clock ran, in µs of one core per event (or row), read from /proc; \
+         {cores} cores; PostgreSQL is every `postgres` process"
+    );
+    println!(
+        "{:<34} {:>6} {:>13} {:>11} {:>12} {:>7} {:>7}",
+        "run", "busy", "ledger serve", "PostgreSQL", "load client", "other", "total"
+    );
+    for (name, events, cpu) in rows {
+        let per = |secs: f64| 1e6 * secs / (*events).max(1) as f64;
+        println!(
+            "{:<34} {:>5.0}% {:>13.1} {:>11.1} {:>12.1} {:>7.1} {:>7.1}",
+            name,
+            100.0 * cpu.busy_share(),
+            per(cpu.servers),
+            per(cpu.postgres),
+            per(cpu.client),
+            per(cpu.other()),
+            per(cpu.busy),
+        );
+    }
 }
 
 /// `processes` real `ledger serve --store URL` processes (this binary) on
@@ -603,8 +653,13 @@ async fn postgres_run(
                     .with_context(|| format!("a socket address in {}", s.base))
             })
             .collect::<anyhow::Result<Vec<std::net::SocketAddr>>>()?;
-        let http = wire::run(wire_work(&signer, &addrs, &token, clients, per_client)?).await?;
-        anyhow::Ok((http, groups_before))
+        let work = wire_work(&signer, &addrs, &token, clients, per_client)?;
+        let pids: Vec<u32> = servers.iter().map(|s| s.child.id()).collect();
+        let before = cpu::Sample::take(&pids);
+        let http = wire::run(work).await?;
+        let after = cpu::Sample::take(&pids);
+        let cpu = before.zip(after).map(|(b, a)| a.since(&b));
+        anyhow::Ok((http, groups_before, cpu))
     }
     .await;
     // Stopped (SIGTERM) before the statistics are read: a backend reports
@@ -612,10 +667,10 @@ async fn postgres_run(
     for s in servers {
         s.stop()?;
     }
-    let (http, groups_before) = result?;
+    let (http, groups_before, cpu) = result?;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let groups = log_head_updates(url).await?.saturating_sub(groups_before);
-    Ok(PgRun { http, groups })
+    Ok(PgRun { http, groups, cpu })
 }
 
 /// Updates of `log_head` so far: one per sequencing transaction.
@@ -634,11 +689,14 @@ async fn log_head_updates(url: &str) -> anyhow::Result<u64> {
 /// `batch` rows per durable single-statement transaction, from one
 /// connection; rows per second, the best of [`RAW_RUNS`] copies (the
 /// ceiling is what the server can do, not what it did once while still
-/// flushing the run before).
-async fn raw_inserts(url: &str, batch: usize) -> anyhow::Result<f64> {
-    let mut best: f64 = 0.0;
+/// flushing the run before), with the CPU that copy used and its rows.
+async fn raw_inserts(url: &str, batch: usize) -> anyhow::Result<(f64, Option<cpu::CpuUse>, u64)> {
+    let mut best: (f64, Option<cpu::CpuUse>, u64) = (0.0, None, 0);
     for run in 0..RAW_RUNS {
-        best = best.max(raw_insert_run(url, batch, run).await?);
+        let (rate, cpu, rows) = raw_insert_run(url, batch, run).await?;
+        if rate > best.0 {
+            best = (rate, cpu, rows);
+        }
     }
     Ok(best)
 }
@@ -646,7 +704,11 @@ async fn raw_inserts(url: &str, batch: usize) -> anyhow::Result<f64> {
 /// Copies of the rows timed for the raw ceiling.
 const RAW_RUNS: usize = 3;
 
-async fn raw_insert_run(url: &str, batch: usize, run: usize) -> anyhow::Result<f64> {
+async fn raw_insert_run(
+    url: &str,
+    batch: usize,
+    run: usize,
+) -> anyhow::Result<(f64, Option<cpu::CpuUse>, u64)> {
     let client = pg_connect(url).await?;
     client
         .batch_execute(&format!(
@@ -680,13 +742,16 @@ async fn raw_insert_run(url: &str, batch: usize, run: usize) -> anyhow::Result<f
             (idx, id, stream, version, leaf, entry)
         })
         .collect();
+    let before = cpu::Sample::take(&[]);
     let started = Instant::now();
     for (idx, id, stream, version, leaf, entry) in &batches {
         client
             .execute(&insert, &[idx, id, stream, version, leaf, entry])
             .await?;
     }
-    Ok(rows.len() as f64 / started.elapsed().as_secs_f64())
+    let rate = rows.len() as f64 / started.elapsed().as_secs_f64();
+    let cpu = before.zip(cpu::Sample::take(&[])).map(|(b, a)| a.since(&b));
+    Ok((rate, cpu, rows.len() as u64))
 }
 
 /// `clients` tasks appending `per_client` pre-signed events each through
