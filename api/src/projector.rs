@@ -372,6 +372,12 @@ async fn follow(
         )
         .await;
         if let Err(e) = result {
+            if *shutdown.borrow() {
+                // The runtime is stopping: a read cut short by it is not a
+                // fault, and nothing is retried.
+                tracing::debug!("read models: stopped while reading: {e}");
+                break;
+            }
             tracing::error!("read models: {e}; retrying");
             pause(&mut shutdown).await;
         } else if caught_up_once {

@@ -23,10 +23,12 @@
 //!    `synchronous_commit = on`. Only then is any append of the group
 //!    answered.
 //!
-//! A group takes three round trips to the database, requests pipelined on
-//! its one connection: `BEGIN` + lock + `log_head`; the stream heads, the
-//! ids already there (and the new registry events, after another process
-//! sequenced); every write + `COMMIT`. The lock is held for the last two.
+//! A group takes two round trips to the database, requests pipelined on
+//! its one connection: `BEGIN` + lock + `log_head` + the ids already there
+//! + the heads of the streams not cached; every write + `COMMIT`. After
+//! another process sequenced, one more between them reads the new registry
+//! events and the heads that were cached. The server runs a connection's
+//! requests in order, so everything after the lock runs holding it.
 //!
 //! Any storage failure fails the whole group: its connection is thrown away
 //! (the server rolls the transaction back), nothing of it was acknowledged,
