@@ -24,10 +24,10 @@
 //!    answered.
 //!
 //! A group takes two round trips to the database, requests pipelined on
-//! its one connection: `BEGIN` + lock + `log_head` + the ids already there
-//! + the heads of the streams not cached; every write + `COMMIT`. After
-//! another process sequenced, one more between them reads the new registry
-//! events and the heads that were cached. The server runs a connection's
+//! its one connection: `BEGIN`, the lock, `log_head`, the ids already there
+//! and the heads of the streams not cached; then every write and `COMMIT`.
+//! After another process sequenced, one more between them reads the new
+//! registry events and the heads that were cached. The server runs a connection's
 //! requests in order, so everything after the lock runs holding it.
 //!
 //! Any storage failure fails the whole group: its connection is thrown away
