@@ -27,8 +27,9 @@
 //! its one connection: `BEGIN`, the lock, `log_head`, the ids already there
 //! and the heads of the streams not cached; then every write and `COMMIT`.
 //! After another process sequenced, one more between them reads the new
-//! registry events and the heads that were cached. The server runs a connection's
-//! requests in order, so everything after the lock runs holding it.
+//! registry events and the heads that were cached. The server runs a
+//! connection's requests in order, so everything after the lock runs
+//! holding it.
 //!
 //! Any storage failure fails the whole group: its connection is thrown away
 //! (the server rolls the transaction back), nothing of it was acknowledged,
@@ -351,7 +352,11 @@ impl Sequencer {
         if stale {
             self.heads.clear();
             let rest = self.streams_to_read(appends);
-            let rest: Vec<&str> = rest.into_iter().filter(|s| !uncached.contains(s)).collect();
+            // `uncached` is sorted (`streams_to_read`).
+            let rest: Vec<&str> = rest
+                .into_iter()
+                .filter(|s| uncached.binary_search(s).is_err())
+                .collect();
             let mut registry = std::mem::take(&mut self.registry);
             let refreshed = futures::try_join!(
                 registry.refresh(client, &self.db),
