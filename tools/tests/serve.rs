@@ -381,7 +381,15 @@ async fn sigterm_under_load_loses_no_acknowledged_event() {
 #[test]
 fn bench_reports_http_beside_in_process_rates() {
     let out = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .args(["bench", "--clients", "1,2", "--per-client", "20"])
+        .args([
+            "bench",
+            "--clients",
+            "1,2",
+            "--per-client",
+            "20",
+            "--rounds",
+            "2",
+        ])
         .env("LEDGER_LOG", "warn")
         .output()
         .expect("run bench");
@@ -391,6 +399,7 @@ fn bench_reports_http_beside_in_process_rates() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(text.contains("best of 2 rounds"), "{text}");
     let rows: Vec<Vec<&str>> = text
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
@@ -399,8 +408,38 @@ fn bench_reports_http_beside_in_process_rates() {
     assert_eq!(rows.len(), 2, "{text}");
     for row in rows {
         let local: f64 = row[1].parse().expect("in-process rate");
-        let http: f64 = row[2].parse().expect("HTTP rate");
-        assert!(local > 0.0 && http > 0.0, "{text}");
+        let service: f64 = row[2].parse().expect("in-service rate");
+        let http: f64 = row[3].parse().expect("HTTP rate");
+        assert!(local > 0.0 && service > 0.0 && http > 0.0, "{text}");
+    }
+    // Where the CPU went: one row per kind of run and client count, each
+    // with a mean group size and a total the parts add up to.
+    for kind in ["in process", "in service", "HTTP/1.1"] {
+        for clients in [1, 2] {
+            let label = format!("{kind}, {clients} clients");
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&label))
+                .unwrap_or_else(|| panic!("no CPU row {label:?}: {text}"));
+            let figures: Vec<f64> = line[label.len()..]
+                .split_whitespace()
+                .map(|w| w.trim_end_matches('%').parse().expect("a figure"))
+                .collect();
+            // group, busy, HTTP, runtime, signatures, writer, disk,
+            // client, rest, outside, total
+            assert_eq!(figures.len(), 11, "{line}");
+            assert!(figures[0] >= 1.0, "mean group: {line}");
+            let parts: f64 = figures[2..10].iter().sum();
+            let total = figures[10];
+            assert!(total > 0.0, "{line}");
+            // Each figure is rounded to a tenth.
+            assert!((parts - total).abs() <= 0.1 * 8.0 + 1e-9, "{line}");
+            if kind == "HTTP/1.1" {
+                assert!(figures[2] > 0.0, "the server's share: {line}");
+            } else {
+                assert_eq!(figures[2], 0.0, "no server in process: {line}");
+            }
+        }
     }
 }
 

@@ -1,15 +1,20 @@
 //! Where the machine's CPU went during a timed run, read from Linux's
 //! `/proc` (proc(5): `/proc/stat` for the whole machine, `/proc/PID/stat`
-//! fields 14 and 15, `utime` and `stime`, for one process).
+//! fields 14 and 15, `utime` and `stime`, for one process, and
+//! `/proc/self/task/TID/stat` for one thread of this one).
 //!
 //! The PostgreSQL bench sets the load against the database's own insert
 //! rate; on a small machine the service, PostgreSQL and the load generator
 //! share the same cores, and this tells how each spent them. PostgreSQL is
 //! every process named `postgres` (its backends, writers and checkpointer).
+//! The embedded bench runs the store, the service and the load client in
+//! one process; [`ThreadSample`] splits that process by the names its
+//! threads are given ([`Part`]).
 //!
-//! Deliberately not here: anything but Linux (`Sample::take` gives `None`
-//! and the bench prints no breakdown), per-thread figures, sampling during
-//! the run.
+//! Deliberately not here: anything but Linux (`take` gives `None` and the
+//! bench prints no breakdown), sampling during the run. Counts are in clock
+//! ticks (10 ms at the usual 100 Hz), so a part of a short run is known to
+//! about a tick per thread.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -108,6 +113,150 @@ impl Sample {
     }
 }
 
+/// A part of the embedded bench's process, told by its threads' names
+/// (Linux keeps the first 15 bytes of a name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// `bench-server`: the HTTP server's runtime, its workers and blocking
+    /// threads (handlers, JSON, reads).
+    Http,
+    /// `tokio-rt-worker`: the bench's own runtime, which runs the
+    /// in-process appenders and the service's read-model projector.
+    Runtime,
+    /// `ledger-sigcheck-N`: batch signature verification.
+    Signatures,
+    /// `ledger-sqlite-writer`: sequencing, SQLite inserts, tree nodes.
+    Writer,
+    /// `ledger-sqlite-syncer` and `-checkpointer`: fsync, WAL checkpoints.
+    Disk,
+    /// `bench-client`: the HTTP load client.
+    Client,
+    /// Any other thread of the process.
+    Rest,
+}
+
+impl Part {
+    /// Every part, in the order the bench prints them.
+    pub const ALL: [Part; 7] = [
+        Part::Http,
+        Part::Runtime,
+        Part::Signatures,
+        Part::Writer,
+        Part::Disk,
+        Part::Client,
+        Part::Rest,
+    ];
+
+    /// The part a thread of this name belongs to.
+    pub fn of(comm: &str) -> Part {
+        if comm.starts_with("bench-server") {
+            Part::Http
+        } else if comm.starts_with("tokio-rt-worker") {
+            Part::Runtime
+        } else if comm.starts_with("ledger-sigcheck") {
+            Part::Signatures
+        } else if comm.starts_with("ledger-sqlite-w") {
+            Part::Writer
+        } else if comm.starts_with("ledger-sqlite-s") || comm.starts_with("ledger-sqlite-c") {
+            Part::Disk
+        } else if comm.starts_with("bench-client") {
+            Part::Client
+        } else {
+            Part::Rest
+        }
+    }
+
+    fn slot(self) -> usize {
+        Part::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+}
+
+/// This process's threads' counters, and the machine's, at one moment.
+pub struct ThreadSample {
+    at: Instant,
+    busy: u64,
+    /// Jiffies of each thread, by thread id, with its part.
+    threads: HashMap<u32, (Part, u64)>,
+}
+
+/// What each part of this process, and the machine, used between two
+/// [`ThreadSample`]s, in seconds of one core.
+#[derive(Clone, Debug)]
+pub struct ThreadUse {
+    pub wall: f64,
+    pub cores: usize,
+    pub busy: f64,
+    /// Seconds by part, in [`Part::ALL`]'s order.
+    pub parts: [f64; 7],
+}
+
+impl ThreadUse {
+    /// Seconds of one core used by `part`.
+    pub fn of(&self, part: Part) -> f64 {
+        self.parts[part.slot()]
+    }
+
+    /// What the machine spent outside this process (other services, the
+    /// kernel's own threads).
+    pub fn outside(&self) -> f64 {
+        (self.busy - self.parts.iter().sum::<f64>()).max(0.0)
+    }
+
+    /// Everything counted: this process's parts and the rest of the
+    /// machine. (The machine's and the threads' counters tick apart, so
+    /// the parts can exceed the machine's busy time by a tick or two.)
+    pub fn total(&self) -> f64 {
+        self.parts.iter().sum::<f64>() + self.outside()
+    }
+
+    /// Busy share of every core.
+    pub fn busy_share(&self) -> f64 {
+        self.busy / (self.wall * self.cores as f64)
+    }
+}
+
+impl ThreadSample {
+    /// Reads the counters now; `None` where `/proc` cannot be read.
+    pub fn take() -> Option<ThreadSample> {
+        let busy = machine_busy()?;
+        let mut threads = HashMap::new();
+        for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let Some(tid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            // A thread may end between listing and reading: skipped.
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            if let Some((comm, jiffies)) = parse_stat(&stat) {
+                threads.insert(tid, (Part::of(comm), jiffies));
+            }
+        }
+        Some(ThreadSample {
+            at: Instant::now(),
+            busy,
+            threads,
+        })
+    }
+
+    /// What was used from `before` to this sample. A thread started in
+    /// between counts from zero; one that ended in between is lost.
+    pub fn since(&self, before: &ThreadSample) -> ThreadUse {
+        let secs = |jiffies: u64| jiffies as f64 / clock_ticks();
+        let mut parts = [0.0; 7];
+        for (tid, (part, now)) in &self.threads {
+            let then = before.threads.get(tid).map_or(0, |(_, j)| *j);
+            parts[part.slot()] += secs(now.saturating_sub(then));
+        }
+        ThreadUse {
+            wall: self.at.duration_since(before.at).as_secs_f64(),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            busy: secs(self.busy.saturating_sub(before.busy)),
+            parts,
+        }
+    }
+}
+
 /// Clock ticks per second, as `/proc` counts them (`sysconf(_SC_CLK_TCK)`).
 fn clock_ticks() -> f64 {
     // SAFETY: sysconf has no preconditions.
@@ -173,6 +322,47 @@ mod tests {
         let stat = "cpu  100 5 50 1000 40 3 2 1 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
         assert_eq!(parse_machine_busy(stat), Some(100 + 5 + 50 + 3 + 2 + 1));
         assert_eq!(parse_machine_busy("intr 1 2 3\n"), None);
+    }
+
+    #[test]
+    fn threads_are_told_apart_by_their_names() {
+        // As Linux shows them: cut to 15 bytes.
+        assert_eq!(Part::of("ledger-sigcheck"), Part::Signatures);
+        assert_eq!(Part::of("ledger-sqlite-w"), Part::Writer);
+        assert_eq!(Part::of("ledger-sqlite-s"), Part::Disk);
+        assert_eq!(Part::of("ledger-sqlite-c"), Part::Disk);
+        assert_eq!(Part::of("bench-server"), Part::Http);
+        assert_eq!(Part::of("bench-client"), Part::Client);
+        assert_eq!(Part::of("tokio-rt-worker"), Part::Runtime);
+        assert_eq!(Part::of("ledger"), Part::Rest);
+        for (i, part) in Part::ALL.iter().enumerate() {
+            assert_eq!(part.slot(), i);
+        }
+    }
+
+    #[test]
+    fn a_named_thread_is_counted_in_its_part() {
+        // A thread named as the writer burns CPU between two samples; the
+        // writer's part grows by about that much, and not the client's.
+        let before = ThreadSample::take().expect("/proc is readable on Linux");
+        std::thread::Builder::new()
+            .name("ledger-sqlite-writer".into())
+            .spawn(move || {
+                let t = Instant::now();
+                let mut x = 0u64;
+                while t.elapsed().as_millis() < 300 {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                }
+                std::hint::black_box(x);
+                // Sampled before it ends: a finished thread's ticks are gone.
+                let used = ThreadSample::take().expect("readable").since(&before);
+                assert!(used.of(Part::Writer) >= 0.15, "writer {:?}", used);
+                assert!(used.of(Part::Client) < 0.05, "client {:?}", used);
+                assert!(used.busy >= used.of(Part::Writer) * 0.5, "{used:?}");
+            })
+            .expect("spawn")
+            .join()
+            .expect("the sampling thread's checks pass");
     }
 
     #[test]

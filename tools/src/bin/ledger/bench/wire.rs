@@ -69,6 +69,7 @@ async fn run_here(requests: Vec<(SocketAddr, Vec<WireRequest>)>) -> anyhow::Resu
         stream.set_nodelay(true)?;
         conns.push((stream, list));
     }
+    let sample = super::cpu::ThreadSample::take();
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(conns.len());
     for (mut stream, list) in conns {
@@ -89,10 +90,15 @@ async fn run_here(requests: Vec<(SocketAddr, Vec<WireRequest>)>) -> anyhow::Resu
     for t in tasks {
         latencies.extend(t.await??);
     }
+    let elapsed = started.elapsed();
     Ok(Run {
         events: latencies.len() as u64,
-        elapsed: started.elapsed(),
+        elapsed,
         latencies,
+        threads: sample
+            .zip(super::cpu::ThreadSample::take())
+            .map(|(b, a)| a.since(&b)),
+        groups: None,
     })
 }
 
