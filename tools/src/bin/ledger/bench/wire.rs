@@ -149,11 +149,9 @@ async fn read_answer(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Resul
 }
 
 async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    let len = buf.len();
-    buf.resize(len + 4096, 0);
-    let n = stream.read(&mut buf[len..]).await?;
-    buf.truncate(len + n);
-    Ok(n)
+    // Into the spare capacity: nothing is zeroed first.
+    buf.reserve(4096);
+    stream.read_buf(buf).await
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
