@@ -630,7 +630,7 @@ mod tests {
                 format!(r#"{{"events":[{ev}],"expected_version":"no_stream"}}"#),
                 true,
             ),
-            (format!(r#"{{"expected_version":"any","events":[]}}"#), true),
+            (r#"{"expected_version":"any","events":[]}"#.to_owned(), true),
             (
                 format!(r#"{{"expected_version":"sometimes","events":[{ev}]}}"#),
                 false,
