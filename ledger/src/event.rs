@@ -76,9 +76,9 @@ impl Serialize for LeafHash {
 
 impl<'de> Deserialize<'de> for LeafHash {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        LeafHash::from_hex(&s)
-            .ok_or_else(|| serde::de::Error::custom("expected 64 lower-case hex digits"))
+        crate::ids::from_text(d, |s| {
+            LeafHash::from_hex(s).ok_or("expected 64 lower-case hex digits")
+        })
     }
 }
 
@@ -124,8 +124,7 @@ impl Serialize for SignatureAlgorithm {
 
 impl<'de> Deserialize<'de> for SignatureAlgorithm {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        SignatureAlgorithm::parse(&s).map_err(serde::de::Error::custom)
+        crate::ids::from_text(d, SignatureAlgorithm::parse)
     }
 }
 
@@ -147,12 +146,13 @@ impl Serialize for SignatureBytes {
 
 impl<'de> Deserialize<'de> for SignatureBytes {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        let bytes = b64_decode(&s).ok_or_else(|| serde::de::Error::custom("bad base64"))?;
-        if bytes.len() > 512 {
-            return Err(serde::de::Error::custom("signature longer than 512 bytes"));
-        }
-        Ok(SignatureBytes(bytes))
+        crate::ids::from_text(d, |s| {
+            let bytes = b64_decode(s).ok_or("bad base64")?;
+            if bytes.len() > 512 {
+                return Err("signature longer than 512 bytes");
+            }
+            Ok(SignatureBytes(bytes))
+        })
     }
 }
 

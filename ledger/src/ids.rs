@@ -11,6 +11,37 @@ use ulid::Ulid;
 
 use crate::error::Error;
 
+/// Reads a JSON string with `parse`, from the text in place: no `String`
+/// is built for what is only parsed (ids, times, hashes, base64). A value
+/// of another type is refused as `String`'s reading refuses it ("expected a
+/// string"); `parse`'s error is the message otherwise.
+pub(crate) fn from_text<'de, D, T, E, F>(d: D, parse: F) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    E: fmt::Display,
+    F: FnOnce(&str) -> Result<T, E>,
+{
+    struct Text<F, T, E>(F, std::marker::PhantomData<fn() -> (T, E)>);
+
+    impl<'de, T, E, F> serde::de::Visitor<'de> for Text<F, T, E>
+    where
+        E: fmt::Display,
+        F: FnOnce(&str) -> Result<T, E>,
+    {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+
+        fn visit_str<Er: serde::de::Error>(self, v: &str) -> Result<T, Er> {
+            (self.0)(v).map_err(Er::custom)
+        }
+    }
+
+    d.deserialize_str(Text(parse, std::marker::PhantomData))
+}
+
 /// Largest integer an RFC 8785 number carries exactly (2^53 - 1).
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
@@ -165,7 +196,8 @@ impl FromStr for EventId {
         let id = Ulid::from_string(s).map_err(|_| Error::InvalidEventId {
             id: s.chars().take(40).collect(),
         })?;
-        if id.to_string() != s {
+        let mut canonical = [0u8; ulid::ULID_LEN];
+        if id.array_to_str(&mut canonical) != s {
             return Err(Error::InvalidEventId { id: s.to_owned() });
         }
         Ok(EventId(id))
@@ -180,8 +212,7 @@ impl Serialize for EventId {
 
 impl<'de> Deserialize<'de> for EventId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        from_text(d, str::parse::<EventId>)
     }
 }
 
@@ -218,6 +249,30 @@ impl<'de> Deserialize<'de> for StreamVersion {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_is_read_in_place_escaped_owned_or_refused_as_string_would() {
+        let id = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+        let plain: EventId = serde_json::from_str(&format!("\"{id}\"")).expect("plain");
+        assert_eq!(plain.to_string(), id);
+        // An escape makes serde_json unescape into scratch space first.
+        let escaped: EventId =
+            serde_json::from_str(&format!("\"\\u0030{}\"", &id[1..])).expect("escaped");
+        assert_eq!(escaped, plain);
+        // From a JSON value the text is owned.
+        let owned: EventId = serde_json::from_value(serde_json::json!(id)).expect("owned");
+        assert_eq!(owned, plain);
+        // Wrong type: the words `String`'s reading uses.
+        let err = serde_json::from_str::<EventId>("7")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected a string"), "{err}");
+        // Not canonical (lower case): the parser's own error.
+        let err = serde_json::from_str::<EventId>(&format!("\"{}\"", id.to_lowercase()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("event id"), "{err}");
+    }
 
     #[test]
     fn stream_ids_follow_the_rules() {
