@@ -426,8 +426,9 @@ fn bench_reports_http_beside_in_process_rates() {
                 .map(|w| w.trim_end_matches('%').parse().expect("a figure"))
                 .collect();
             // group, busy, HTTP, runtime, signatures, writer, disk,
-            // client, rest, outside, total
-            assert_eq!(figures.len(), 11, "{line}");
+            // client, rest, outside, total, tick
+            assert_eq!(figures.len(), 12, "{line}");
+            assert!(figures[11] > 0.0, "tick: {line}");
             assert!(figures[0] >= 1.0, "mean group: {line}");
             let parts: f64 = figures[2..10].iter().sum();
             let total = figures[10];

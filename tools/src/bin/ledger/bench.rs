@@ -524,10 +524,11 @@ fn print_thread_cpu(rows: &[(String, u64, Option<u64>, cpu::ThreadUse)]) {
     );
     println!(
         "HTTP: the server's runtime; runtime: in-process appenders and the projector; \
-         disk: syncer and checkpointer; outside: the rest of the machine"
+         disk: syncer and checkpointer; outside: the rest of the machine; tick: one clock \
+         tick per event, what each figure may be off by (a short run's figures say little)"
     );
     println!(
-        "{:<26} {:>6} {:>5} {:>7} {:>8} {:>10} {:>7} {:>6} {:>7} {:>6} {:>8} {:>7}",
+        "{:<26} {:>6} {:>5} {:>7} {:>8} {:>10} {:>7} {:>6} {:>7} {:>6} {:>8} {:>7} {:>6}",
         "run",
         "group",
         "busy",
@@ -539,7 +540,8 @@ fn print_thread_cpu(rows: &[(String, u64, Option<u64>, cpu::ThreadUse)]) {
         "client",
         "rest",
         "outside",
-        "total"
+        "total",
+        "tick"
     );
     for (name, events, groups, cpu) in rows {
         let per = |secs: f64| 1e6 * secs / (*events).max(1) as f64;
@@ -547,7 +549,7 @@ fn print_thread_cpu(rows: &[(String, u64, Option<u64>, cpu::ThreadUse)]) {
             format!("{:.0}", *events as f64 / g.max(1) as f64)
         });
         println!(
-            "{:<26} {:>6} {:>4.0}% {:>7.1} {:>8.1} {:>10.1} {:>7.1} {:>6.1} {:>7.1} {:>6.1} {:>8.1} {:>7.1}",
+            "{:<26} {:>6} {:>4.0}% {:>7.1} {:>8.1} {:>10.1} {:>7.1} {:>6.1} {:>7.1} {:>6.1} {:>8.1} {:>7.1} {:>6.1}",
             name,
             group,
             100.0 * cpu.busy_share(),
@@ -560,6 +562,7 @@ fn print_thread_cpu(rows: &[(String, u64, Option<u64>, cpu::ThreadUse)]) {
             per(cpu.of(cpu::Part::Rest)),
             per(cpu.outside()),
             per(cpu.total()),
+            per(1.0 / cpu::clock_ticks()),
         );
     }
 }

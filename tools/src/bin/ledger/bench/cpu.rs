@@ -257,8 +257,9 @@ impl ThreadSample {
     }
 }
 
-/// Clock ticks per second, as `/proc` counts them (`sysconf(_SC_CLK_TCK)`).
-fn clock_ticks() -> f64 {
+/// Clock ticks per second, as `/proc` counts them (`sysconf(_SC_CLK_TCK)`):
+/// one tick is the resolution of every figure here.
+pub fn clock_ticks() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if ticks > 0 { ticks as f64 } else { 100.0 }
