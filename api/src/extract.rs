@@ -25,19 +25,43 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        if !plainly_json(req.headers()) {
-            let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
-            return Ok(ApiJson(value));
+        match body::<T, S>(req, state).await? {
+            Body::Read(value) => Ok(ApiJson(value)),
+            Body::Plain(bytes) => read_plain(&bytes).map(ApiJson),
         }
-        let body = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(JsonRejection::from)?;
-        match serde_json::from_slice(&body) {
-            Ok(value) => Ok(ApiJson(value)),
-            Err(_) => {
-                let axum::Json(value) = axum::Json::<T>::from_bytes(&body)?;
-                Ok(ApiJson(value))
-            }
+    }
+}
+
+/// A request body: plain JSON, still to be read, or anything else, read
+/// whole by `axum::Json` (whose verdicts it then gets).
+enum Body<T> {
+    Plain(axum::body::Bytes),
+    Read(T),
+}
+
+async fn body<T, S>(req: axum::extract::Request, state: &S) -> Result<Body<T>, ApiError>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    if !plainly_json(req.headers()) {
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        return Ok(Body::Read(value));
+    }
+    let bytes = axum::body::Bytes::from_request(req, state)
+        .await
+        .map_err(JsonRejection::from)?;
+    Ok(Body::Plain(bytes))
+}
+
+/// A plain JSON body read as `T` by serde_json; only a body that fails is
+/// read again by `axum::Json`, for its path-naming message.
+fn read_plain<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match serde_json::from_slice(bytes) {
+        Ok(value) => Ok(value),
+        Err(_) => {
+            let axum::Json(value) = axum::Json::<T>::from_bytes(bytes)?;
+            Ok(value)
         }
     }
 }
@@ -62,22 +86,12 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        if !plainly_json(req.headers()) {
-            let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
-            return Ok(ApiJsonOr::Slow(value));
-        }
-        let body = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(JsonRejection::from)?;
-        if let Ok(fast) = serde_json::from_slice(&body) {
-            return Ok(ApiJsonOr::Fast(fast));
-        }
-        match serde_json::from_slice(&body) {
-            Ok(value) => Ok(ApiJsonOr::Slow(value)),
-            Err(_) => {
-                let axum::Json(value) = axum::Json::<T>::from_bytes(&body)?;
-                Ok(ApiJsonOr::Slow(value))
-            }
+        match body::<T, S>(req, state).await? {
+            Body::Read(value) => Ok(ApiJsonOr::Slow(value)),
+            Body::Plain(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(fast) => Ok(ApiJsonOr::Fast(fast)),
+                Err(_) => read_plain(&bytes).map(ApiJsonOr::Slow),
+            },
         }
     }
 }

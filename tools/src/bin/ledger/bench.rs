@@ -479,27 +479,16 @@ async fn http_round(
         // connection ("connection error detected: … too_many_internal_resets",
         // a limit the client side detects, hyperium/h2#856); the figure set
         // against the goal stands without them.
-        let reqwest_http = http_run(
-            &client,
-            std::slice::from_ref(&base),
-            &token,
-            signer,
-            clients,
-            per_client,
-        )
-        .await;
-        // HTTP/2 without TLS (h2c, prior knowledge): the same requests
+        // Then HTTP/2 without TLS (h2c, prior knowledge): the same requests
         // multiplexed on one connection, so many answers share a write.
         let h2 = reqwest::Client::builder().http2_prior_knowledge().build()?;
-        let http2 = http_run(
-            &h2,
-            std::slice::from_ref(&base),
-            &token,
-            signer,
-            clients,
-            per_client,
-        )
-        .await;
+        let mut runs = Vec::new();
+        for client in [&client, &h2] {
+            let bases = std::slice::from_ref(&base);
+            runs.push(http_run(client, bases, &token, signer, clients, per_client).await);
+        }
+        let http2 = runs.pop().context("the h2c run")?;
+        let reqwest_http = runs.pop().context("the HTTP/1.1 run")?;
         Some((reqwest_http, http2))
     } else {
         None
