@@ -65,14 +65,7 @@ impl Sample {
             .collect::<Option<Vec<_>>>()?;
         let client = process_jiffies("/proc/self/stat")?;
         let mut postgres = HashMap::new();
-        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-                continue;
-            };
-            // A process may end between listing and reading: skipped.
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-                continue;
-            };
+        for (pid, stat) in stat_files("/proc")? {
             if let Some(("postgres", jiffies)) = parse_stat(&stat) {
                 postgres.insert(pid, jiffies);
             }
@@ -220,14 +213,7 @@ impl ThreadSample {
     pub fn take() -> Option<ThreadSample> {
         let busy = machine_busy()?;
         let mut threads = HashMap::new();
-        for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-            let Some(tid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-                continue;
-            };
-            // A thread may end between listing and reading: skipped.
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-                continue;
-            };
+        for (tid, stat) in stat_files("/proc/self/task")? {
             if let Some((comm, jiffies)) = parse_stat(&stat) {
                 threads.insert(tid, (Part::of(comm), jiffies));
             }
@@ -284,6 +270,22 @@ fn parse_machine_busy(stat: &str) -> Option<u64> {
     let total: u64 = values.iter().take(8).sum();
     let idle = values.get(3)? + values.get(4).copied().unwrap_or(0);
     Some(total - idle)
+}
+
+/// The `stat` file of every numbered entry of `dir` (`/proc`: processes;
+/// `/proc/self/task`: this process's threads), by number. One that ends
+/// between listing and reading is skipped.
+fn stat_files(dir: &str) -> Option<Vec<(u32, String)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let Some(id) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) {
+            out.push((id, stat));
+        }
+    }
+    Some(out)
 }
 
 fn process_jiffies(path: &str) -> Option<u64> {
