@@ -5,6 +5,7 @@
 //! Proofs, tiles, entry bundles and live following are written once here,
 //! on top of those primitives, so every backend serves them identically.
 
+pub mod page_cache;
 pub mod signatures;
 pub mod sqlite;
 

@@ -14,6 +14,8 @@ use tests::fixtures::append_until_killed;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
+    // As `ledger` does: the crash tests then run the wrapped page cache.
+    ledger::store::page_cache::install();
     let mut args = std::env::args().skip(1);
     let dir = args
         .next()

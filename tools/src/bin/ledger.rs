@@ -122,6 +122,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before any SQLite connection: see `page_cache` for what it saves.
+    ledger::store::page_cache::install();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
