@@ -29,9 +29,9 @@
 //!   retries with the same event ids and gets the original receipts if the
 //!   commit did land. A sequencer session that stalls inside a transaction is
 //!   ended by the server after 10 s (`idle_in_transaction_session_timeout`).
-//! - The key registry is the `registry` stream in the same database. A
-//!   process that finds, under the lock, that the log grew since it last
-//!   sequenced reads the registry events it has not seen before checking any
+//! - The key registry is the `registry` stream in the same database. Every
+//!   group reads, under the lock and in its first round trip, the registry
+//!   events its process has not seen (usually none) before checking any
 //!   key, so key status is always judged against the whole log.
 //! - Checkpoints are signed with the ledger key (`ledger::checkpoint`) by
 //!   whichever process sequences when one is due — at least every
@@ -93,7 +93,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use sequencer::{Job, NOTIFY_CHANNEL, RegistryView, Sequencer, Shared, raw_entry, to_i64, to_u64};
+pub use sequencer::SequencerStats;
+use sequencer::{
+    Job, NOTIFY_CHANNEL, RegistryView, Sequencer, SequencerCounters, Shared, raw_entry, to_i64,
+    to_u64,
+};
 
 /// First key of the ledger's advisory locks: "LEDG" in ASCII.
 pub const LOCK_NAMESPACE: i32 = 0x4C45_4447;
@@ -116,6 +120,12 @@ pub struct PostgresConfig {
     pub poll_interval: Duration,
     /// The server time stamped as `recorded_at`.
     pub clock: Clock,
+    /// After another process sequenced, the heads this process cached for a
+    /// group's streams are checked against the rows appended since it last
+    /// sequenced, in the group's first round trip, when those are at most
+    /// this many; otherwise they are read again in a round trip of their
+    /// own ([`sequencer`]).
+    pub catch_up_rows: u64,
 }
 
 impl Default for PostgresConfig {
@@ -126,6 +136,7 @@ impl Default for PostgresConfig {
             pool_size: 16,
             poll_interval: Duration::from_millis(500),
             clock: Clock::system(),
+            catch_up_rows: 10_000,
         }
     }
 }
@@ -178,6 +189,7 @@ impl PostgresStore {
         let shared = Arc::new(Shared {
             size: watch::Sender::new(0),
             registry: RwLock::new(RegistryView::default()),
+            stats: SequencerCounters::default(),
         });
         let mut registry = RegistryView::default();
         {
@@ -198,6 +210,7 @@ impl PostgresStore {
             clock: config.clock.clone(),
             checkpoint_interval: config.checkpoint_interval,
             max_group_events: config.max_group_events,
+            catch_up_rows: config.catch_up_rows,
             shared: shared.clone(),
             known_size: None,
             heads: HashMap::new(),
@@ -235,6 +248,11 @@ impl PostgresStore {
             let _ = done.await;
         }
         self.inner.stop_background();
+    }
+
+    /// What this process's sequencer has done so far.
+    pub fn stats(&self) -> SequencerStats {
+        self.inner.shared.stats.snapshot()
     }
 
     /// `host:port/dbname` of the database, for messages.

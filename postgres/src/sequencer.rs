@@ -8,10 +8,11 @@
 //!    `COMMIT` no other process sequences. The lock is the transaction's, so
 //!    a process that dies mid-group (SIGKILL, a lost connection) releases it
 //!    with its rollback, and the next process waiting takes it at once.
-//! 2. Read `log_head` (size, frontier, last `recorded_at`, last checkpoint).
-//!    If the log grew since this process last held the lock, its cached
-//!    stream heads are dropped and its key registry is brought up to date
-//!    from the `registry` stream (only the new registry events are read).
+//! 2. Read `log_head` (size, frontier, last `recorded_at`, last checkpoint)
+//!    and the `registry` events this process has not seen (usually none),
+//!    which bring its key registry up to date. If the log grew since this
+//!    process last held the lock, its cached stream heads are dropped, but
+//!    for the group's streams, updated from the rows appended since.
 //! 3. Look up, in one query each, the heads of the group's streams and any
 //!    of its event ids already in the log.
 //! 4. Check each append in order against the log and the group so far
@@ -24,18 +25,24 @@
 //!    answered.
 //!
 //! A group takes two round trips to the database, requests pipelined on
-//! its one connection: `BEGIN`, the lock, `log_head`, the ids already there
-//! and the heads of the streams not cached; then every write and `COMMIT`.
-//! After another process sequenced, one more between them reads the new
-//! registry events and the heads that were cached. The server runs a
-//! connection's requests in order, so everything after the lock runs
-//! holding it.
+//! its one connection: `BEGIN`, the lock, `log_head`, the ids already there,
+//! the heads of the streams not cached, the registry events this process
+//! has not seen, and, for the streams whose heads it has cached, their rows
+//! appended since it last sequenced (at most
+//! [`crate::PostgresConfig::catch_up_rows`] rows past that size, an index
+//! range on `idx`, empty unless another process sequenced since); then
+//! every write and `COMMIT`. The server runs a connection's requests in
+//! order, so everything after the lock runs holding it. So several
+//! processes taking turns hold the lock for two round trips a group, not
+//! three; only a process that fell further behind than that reads its
+//! cached heads again, in a round trip between them.
 //!
 //! Any storage failure fails the whole group: its connection is thrown away
 //! (the server rolls the transaction back), nothing of it was acknowledged,
 //! and the next group starts from what the database holds.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -133,6 +140,38 @@ pub(crate) struct Shared {
     /// The largest log size this process has seen committed.
     pub size: watch::Sender<u64>,
     pub registry: RwLock<RegistryView>,
+    pub stats: SequencerCounters,
+}
+
+/// What one process's sequencer has done since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SequencerStats {
+    /// Transactions that took the lock.
+    pub groups: u64,
+    /// Of those, the ones that found the log grown by another process.
+    pub after_others: u64,
+    /// Of those, the ones that needed a third round trip (the process had
+    /// fallen more than `catch_up_rows` behind, or had no size to start
+    /// from).
+    pub third_round_trips: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct SequencerCounters {
+    groups: AtomicU64,
+    after_others: AtomicU64,
+    third_round_trips: AtomicU64,
+}
+
+impl SequencerCounters {
+    pub(crate) fn snapshot(&self) -> SequencerStats {
+        SequencerStats {
+            groups: self.groups.load(Ordering::Relaxed),
+            after_others: self.after_others.load(Ordering::Relaxed),
+            third_round_trips: self.third_round_trips.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl Shared {
@@ -152,6 +191,8 @@ pub(crate) struct Sequencer {
     pub clock: Clock,
     pub checkpoint_interval: Duration,
     pub max_group_events: usize,
+    /// See [`crate::PostgresConfig::catch_up_rows`].
+    pub catch_up_rows: u64,
     pub shared: Arc<Shared>,
     /// The log size when this process last committed or read it under the
     /// lock; `None` after a failure (nothing cached is trusted then).
@@ -326,7 +367,9 @@ impl Sequencer {
     ) -> Result<(u64, Vec<Outcome>), Error> {
         // One round trip: BEGIN and the lock, then, run by the server in the
         // order sent and so once the lock is held, the head, the group's ids
-        // already in the log and the heads of its streams not cached here.
+        // already in the log, the heads of its streams not cached here, the
+        // registry events not seen here, and the rows of its cached streams
+        // since this process last sequenced.
         let begin = async {
             client
                 .batch_execute(BEGIN_SEQUENCING)
@@ -334,40 +377,57 @@ impl Sequencer {
                 .map_err(pg_error)
         };
         let uncached = self.streams_to_read(appends);
+        let cached = self.cached_streams(appends);
+        let since = self.known_size;
+        let mut registry = std::mem::take(&mut self.registry);
         let lookups = async {
             if appends.is_empty() {
-                return Ok((HashMap::new(), HashMap::new()));
+                return Ok((HashMap::new(), HashMap::new(), HashMap::new()));
             }
             futures::try_join!(
                 self.read_heads(client, &uncached),
-                self.read_existing(client, appends)
+                self.read_existing(client, appends),
+                self.read_heads_since(client, since, &cached)
             )
         };
-        let ((), head, (mut heads, existing)) =
-            futures::try_join!(begin, self.read_head(client), lookups)?;
-        // Another process sequenced since: the cached heads are stale, and
-        // the registry must be current before any key is checked. A second
-        // round trip reads both (only after another process sequenced).
-        let stale = self.known_size != Some(head.size);
-        if stale {
-            self.heads.clear();
-            let rest = self.streams_to_read(appends);
-            // `uncached` is sorted (`streams_to_read`).
-            let rest: Vec<&str> = rest
-                .into_iter()
-                .filter(|s| uncached.binary_search(s).is_err())
-                .collect();
-            let mut registry = std::mem::take(&mut self.registry);
-            let refreshed = futures::try_join!(
-                registry.refresh(client, &self.db),
-                self.read_heads(client, &rest)
-            );
-            self.registry = registry;
-            let (refreshed, more) = refreshed?;
-            if refreshed {
-                self.publish_registry();
+        let first = futures::try_join!(
+            begin,
+            self.read_head(client),
+            lookups,
+            registry.refresh(client, &self.db)
+        );
+        self.registry = registry;
+        let ((), head, (mut heads, existing, moved), refreshed) = first?;
+        self.shared.stats.groups.fetch_add(1, Ordering::Relaxed);
+        if refreshed {
+            self.publish_registry();
+        }
+        // Another process sequenced since: the cached heads are stale. Those
+        // of the group's streams are brought up to date from the rows read
+        // above if they covered everything since; otherwise they are read
+        // again, in a round trip of their own.
+        if self.known_size != Some(head.size) {
+            self.shared
+                .stats
+                .after_others
+                .fetch_add(1, Ordering::Relaxed);
+            let covered =
+                since.is_some_and(|k| head.size >= k && head.size - k <= self.catch_up_rows);
+            let cached_heads = std::mem::take(&mut self.heads);
+            if covered {
+                for stream in &cached {
+                    let stream = StreamId::new(stream)?;
+                    if let Some(h) = moved.get(&stream).or_else(|| cached_heads.get(&stream)) {
+                        heads.insert(stream, *h);
+                    }
+                }
+            } else if !cached.is_empty() {
+                self.shared
+                    .stats
+                    .third_round_trips
+                    .fetch_add(1, Ordering::Relaxed);
+                heads.extend(self.read_heads(client, &cached).await?);
             }
-            heads.extend(more);
         }
         let mut group = Group {
             frontier: head.frontier,
@@ -480,6 +540,67 @@ impl Sequencer {
         wanted
     }
 
+    /// The group's streams whose heads are cached, sorted, once each.
+    fn cached_streams<'a>(&self, appends: &'a [(PreparedAppend, Reply)]) -> Vec<&'a str> {
+        let mut cached: Vec<&str> = appends
+            .iter()
+            .map(|(a, _)| &a.stream)
+            .filter(|s| self.heads.contains_key(*s))
+            .map(|s| s.as_str())
+            .collect();
+        cached.sort_unstable();
+        cached.dedup();
+        cached
+    }
+
+    /// The last event of each of `streams` among the log's rows from `since`
+    /// on (at most `catch_up_rows` of them): the heads that moved since this
+    /// process last sequenced. One range of the `idx` key, empty when no one
+    /// else has sequenced since.
+    async fn read_heads_since(
+        &self,
+        client: &Object,
+        since: Option<u64>,
+        streams: &[&str],
+    ) -> Result<HashMap<StreamId, (StreamVersion, LeafHash)>, Error> {
+        let mut heads = HashMap::new();
+        let Some(since) = since else {
+            return Ok(heads);
+        };
+        if streams.is_empty() {
+            return Ok(heads);
+        }
+        let st = client
+            .prepare_cached(
+                "SELECT DISTINCT ON (stream) stream, version, leaf FROM events
+                 WHERE idx >= $1 AND idx < $2 AND stream = ANY($3)
+                 ORDER BY stream, version DESC",
+            )
+            .await
+            .map_err(pg_error)?;
+        let until = since.saturating_add(self.catch_up_rows);
+        let rows = client
+            .query(&st, &[&to_i64(since), &to_i64(until), &streams])
+            .await
+            .map_err(pg_error)?;
+        for row in rows {
+            let (stream, head) = self.head_row(&row)?;
+            heads.insert(stream, head);
+        }
+        Ok(heads)
+    }
+
+    /// A `(stream, version, leaf)` row.
+    fn head_row(&self, row: &Row) -> Result<(StreamId, (StreamVersion, LeafHash)), Error> {
+        let stream = StreamId::new(row.get(0))?;
+        let leaf: &[u8] = row.get(2);
+        let leaf = Hash::from_slice(leaf).ok_or_else(|| Error::Corrupt {
+            path: self.db.clone(),
+            reason: format!("stream {stream}: its last leaf hash is not 32 bytes"),
+        })?;
+        Ok((stream, (StreamVersion(to_u64(row.get(1))), LeafHash(leaf))))
+    }
+
     /// The heads of `wanted` streams, one index probe each (a stream with
     /// no events has no row).
     async fn read_heads(
@@ -502,13 +623,8 @@ impl Sequencer {
             .await
             .map_err(pg_error)?;
         for row in client.query(&st, &[&wanted]).await.map_err(pg_error)? {
-            let stream = StreamId::new(row.get(0))?;
-            let leaf: &[u8] = row.get(2);
-            let leaf = Hash::from_slice(leaf).ok_or_else(|| Error::Corrupt {
-                path: self.db.clone(),
-                reason: format!("stream {stream}: its last leaf hash is not 32 bytes"),
-            })?;
-            heads.insert(stream, (StreamVersion(to_u64(row.get(1))), LeafHash(leaf)));
+            let (stream, head) = self.head_row(&row)?;
+            heads.insert(stream, head);
         }
         Ok(heads)
     }

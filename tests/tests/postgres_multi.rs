@@ -180,3 +180,90 @@ async fn two_stores_on_one_database_keep_one_log() {
     }
     assert_eq!(b.key_registry().await.unwrap().len(), 1);
 }
+
+/// Two stores taking turns on one stream, each with its head cached: every
+/// group finds the log grown by the other, and learns the moved head (and a
+/// key the other just registered) in its first round trip, without a third.
+/// A store further behind than `catch_up_rows` reads its heads again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_taking_turns_need_no_third_round_trip() {
+    let db = TestDatabase::create().await;
+    let signer = NoteSigner::generate("turns.example/log").unwrap();
+    let a = db.open(&signer, PostgresConfig::default()).await;
+    let b = db.open(&signer, PostgresConfig::default()).await;
+    let (sa, sb): (Arc<dyn Store>, Arc<dyn Store>) = (Arc::new(a.clone()), Arc::new(b.clone()));
+    let first = DepartmentKey::generate("dept-turns");
+    register(&sa, &first, None).await;
+
+    let stream = StreamId::new("case-turns").unwrap();
+    let mut version: Option<StreamVersion> = None;
+    let mut second = None;
+    for turn in 0..20 {
+        let (store, other) = if turn % 2 == 0 {
+            (&sa, &sb)
+        } else {
+            (&sb, &sa)
+        };
+        if turn == 10 {
+            // A key the other store registers is usable here at once.
+            let key = DepartmentKey::generate("dept-turns");
+            register(other, &key, None).await;
+            second = Some(key);
+        }
+        let key = second.as_ref().unwrap_or(&first);
+        let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+        let receipts = store
+            .append(AppendRequest {
+                stream: stream.clone(),
+                expected,
+                events: vec![signed(stream.as_str(), "case.note", key)],
+            })
+            .await
+            .unwrap_or_else(|e| panic!("turn {turn}, expecting {expected}: {e}"));
+        version = Some(receipts[0].version);
+    }
+    assert_eq!(version, Some(StreamVersion(19)));
+    for (name, stats) in [("a", a.stats()), ("b", b.stats())] {
+        assert!(
+            stats.after_others >= 9,
+            "{name} should have found the log grown by the other: {stats:?}"
+        );
+        assert_eq!(stats.third_round_trips, 0, "{name}: {stats:?}");
+    }
+
+    // Far behind: a caches the stream's head, then b appends more rows than
+    // a's `catch_up_rows` before a appends again.
+    let c = db
+        .open(
+            &signer,
+            PostgresConfig {
+                catch_up_rows: 3,
+                ..PostgresConfig::default()
+            },
+        )
+        .await;
+    let sc: Arc<dyn Store> = Arc::new(c.clone());
+    let key = second.as_ref().unwrap_or(&first);
+    let head = append_one(&sc, signed("case-behind", "case.note", key)).await;
+    for n in 0..5 {
+        append_one(
+            &sb,
+            event(&format!("case-elsewhere-{n}"), "case.note", "dept-turns"),
+        )
+        .await;
+    }
+    append_one(&sb, signed("case-behind", "case.note", key)).await;
+    let receipts = sc
+        .append(AppendRequest {
+            stream: StreamId::new("case-behind").unwrap(),
+            expected: ExpectedVersion::Exact(StreamVersion(head.version.0 + 1)),
+            events: vec![signed("case-behind", "case.note", key)],
+        })
+        .await
+        .expect("the moved head is read again");
+    assert_eq!(receipts[0].version, StreamVersion(head.version.0 + 2));
+    assert_eq!(c.stats().third_round_trips, 1, "{:?}", c.stats());
+    for store in [a, b, c] {
+        store.close().await;
+    }
+}
