@@ -33,6 +33,7 @@ pub struct Sample {
 }
 
 /// The CPU each part used between two samples, in seconds of one core.
+#[derive(Clone, Debug)]
 pub struct CpuUse {
     pub wall: f64,
     pub cores: usize,

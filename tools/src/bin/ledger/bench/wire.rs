@@ -43,7 +43,14 @@ impl WireRequest {
 /// of its own, as `wrk` drives its connections: no task of the client
 /// wakes another thread, and the client takes at most one core from the
 /// server it measures.
-pub async fn run(requests: Vec<(SocketAddr, Vec<WireRequest>)>) -> anyhow::Result<Run> {
+///
+/// `processes` are server processes whose CPU (with the machine's) is
+/// sampled around the clock, as this process's threads are.
+pub async fn run(
+    requests: Vec<(SocketAddr, Vec<WireRequest>)>,
+    processes: &[u32],
+) -> anyhow::Result<Run> {
+    let processes = processes.to_vec();
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("bench-client".into())
@@ -52,14 +59,17 @@ pub async fn run(requests: Vec<(SocketAddr, Vec<WireRequest>)>) -> anyhow::Resul
                 .enable_all()
                 .build()
                 .map_err(anyhow::Error::from)
-                .and_then(|rt| rt.block_on(run_here(requests)));
+                .and_then(|rt| rt.block_on(run_here(requests, &processes)));
             let _ = tx.send(out);
         })?;
     rx.await.context("the load client's thread stopped")?
 }
 
 /// [`run`], on the calling thread's runtime.
-async fn run_here(requests: Vec<(SocketAddr, Vec<WireRequest>)>) -> anyhow::Result<Run> {
+async fn run_here(
+    requests: Vec<(SocketAddr, Vec<WireRequest>)>,
+    processes: &[u32],
+) -> anyhow::Result<Run> {
     // Connect first, so the clock times requests, not handshakes.
     let mut conns = Vec::with_capacity(requests.len());
     for (addr, list) in requests {
@@ -70,6 +80,11 @@ async fn run_here(requests: Vec<(SocketAddr, Vec<WireRequest>)>) -> anyhow::Resu
         conns.push((stream, list));
     }
     let sample = super::cpu::ThreadSample::take();
+    let machine = if processes.is_empty() {
+        None
+    } else {
+        super::cpu::Sample::take(processes)
+    };
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(conns.len());
     for (mut stream, list) in conns {
@@ -91,6 +106,9 @@ async fn run_here(requests: Vec<(SocketAddr, Vec<WireRequest>)>) -> anyhow::Resu
         latencies.extend(t.await??);
     }
     let elapsed = started.elapsed();
+    let processes = machine
+        .zip(super::cpu::Sample::take(processes))
+        .map(|(b, a)| a.since(&b));
     Ok(Run {
         events: latencies.len() as u64,
         elapsed,
@@ -99,6 +117,7 @@ async fn run_here(requests: Vec<(SocketAddr, Vec<WireRequest>)>) -> anyhow::Resu
             .zip(super::cpu::ThreadSample::take())
             .map(|(b, a)| a.since(&b)),
         groups: None,
+        processes,
     })
 }
 
@@ -212,9 +231,20 @@ mod tests {
                 WireRequest::post_json(&addr, "/v1/x", "t", b"{}"),
             ],
         )];
-        let run = run(requests).await.unwrap();
+        // This process stands in for a server whose CPU is sampled.
+        let run = run(requests, &[std::process::id()]).await.unwrap();
         assert_eq!(run.events, 2);
         assert_eq!(run.latencies.len(), 2);
+        if cfg!(target_os = "linux") {
+            // Sampled around the clock, not around the connects before it.
+            let cpu = run.processes.expect("a sample on Linux");
+            let elapsed = run.elapsed.as_secs_f64();
+            assert!(
+                cpu.wall >= elapsed && cpu.wall < elapsed + 0.05,
+                "sampled over {:.3} s, timed {elapsed:.3} s",
+                cpu.wall
+            );
+        }
     }
 
     #[tokio::test]
@@ -223,7 +253,7 @@ mod tests {
             b"HTTP/1.1 409 Conflict\r\ncontent-length: 0\r\n\r\n",
         ]])
         .await;
-        let err = run(one_request(&addr)).await.unwrap_err();
+        let err = run(one_request(&addr), &[]).await.unwrap_err();
         assert!(err.to_string().contains("409"), "{err}");
     }
 
@@ -233,7 +263,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
         ]])
         .await;
-        let err = run(one_request(&addr)).await.unwrap_err();
+        let err = run(one_request(&addr), &[]).await.unwrap_err();
         assert!(err.to_string().contains("chunked"), "{err}");
     }
 
@@ -243,7 +273,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n{}",
         ]])
         .await;
-        let err = run(one_request(&addr)).await.unwrap_err();
+        let err = run(one_request(&addr), &[]).await.unwrap_err();
         assert!(err.to_string().contains("mid-body"), "{err}");
     }
 }
