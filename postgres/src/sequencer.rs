@@ -151,9 +151,9 @@ pub struct SequencerStats {
     pub groups: u64,
     /// Of those, the ones that found the log grown by another process.
     pub after_others: u64,
-    /// Of those, the ones that needed a third round trip (the process had
-    /// fallen more than `catch_up_rows` behind, or had no size to start
-    /// from).
+    /// Of those, the ones that needed a third round trip: the process had
+    /// fallen more than `catch_up_rows` behind and had heads of the group's
+    /// streams cached.
     pub third_round_trips: u64,
 }
 
