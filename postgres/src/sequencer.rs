@@ -376,8 +376,7 @@ impl Sequencer {
                 .await
                 .map_err(pg_error)
         };
-        let uncached = self.streams_to_read(appends);
-        let cached = self.cached_streams(appends);
+        let (uncached, cached) = self.group_streams(appends);
         let since = self.known_size;
         let mut registry = std::mem::take(&mut self.registry);
         let lookups = async {
@@ -415,10 +414,9 @@ impl Sequencer {
                 since.is_some_and(|k| head.size >= k && head.size - k <= self.catch_up_rows);
             let cached_heads = std::mem::take(&mut self.heads);
             if covered {
-                for stream in &cached {
-                    let stream = StreamId::new(stream)?;
-                    if let Some(h) = moved.get(&stream).or_else(|| cached_heads.get(&stream)) {
-                        heads.insert(stream, *h);
+                for &stream in &cached {
+                    if let Some(h) = moved.get(stream).or_else(|| cached_heads.get(stream)) {
+                        heads.insert(stream.clone(), *h);
                     }
                 }
             } else if !cached.is_empty() {
@@ -426,6 +424,7 @@ impl Sequencer {
                     .stats
                     .third_round_trips
                     .fetch_add(1, Ordering::Relaxed);
+                let cached: Vec<&str> = cached.iter().map(|s| s.as_str()).collect();
                 heads.extend(self.read_heads(client, &cached).await?);
             }
         }
@@ -527,30 +526,19 @@ impl Sequencer {
         })
     }
 
-    /// The group's streams whose heads are not cached, sorted, once each.
-    fn streams_to_read<'a>(&self, appends: &'a [(PreparedAppend, Reply)]) -> Vec<&'a str> {
-        let mut wanted: Vec<&str> = appends
-            .iter()
-            .map(|(a, _)| &a.stream)
-            .filter(|s| !self.heads.contains_key(*s))
-            .map(|s| s.as_str())
-            .collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        wanted
-    }
-
-    /// The group's streams whose heads are cached, sorted, once each.
-    fn cached_streams<'a>(&self, appends: &'a [(PreparedAppend, Reply)]) -> Vec<&'a str> {
-        let mut cached: Vec<&str> = appends
-            .iter()
-            .map(|(a, _)| &a.stream)
-            .filter(|s| self.heads.contains_key(*s))
-            .map(|s| s.as_str())
-            .collect();
-        cached.sort_unstable();
-        cached.dedup();
-        cached
+    /// The group's streams, sorted, once each: those whose heads are not
+    /// cached here, and those whose heads are.
+    fn group_streams<'a>(
+        &self,
+        appends: &'a [(PreparedAppend, Reply)],
+    ) -> (Vec<&'a str>, Vec<&'a StreamId>) {
+        let mut streams: Vec<&StreamId> = appends.iter().map(|(a, _)| &a.stream).collect();
+        streams.sort_unstable();
+        streams.dedup();
+        let (cached, uncached): (Vec<&StreamId>, Vec<&StreamId>) = streams
+            .into_iter()
+            .partition(|s| self.heads.contains_key(*s));
+        (uncached.into_iter().map(StreamId::as_str).collect(), cached)
     }
 
     /// The last event of each of `streams` among the log's rows from `since`
@@ -561,7 +549,7 @@ impl Sequencer {
         &self,
         client: &Object,
         since: Option<u64>,
-        streams: &[&str],
+        streams: &[&StreamId],
     ) -> Result<HashMap<StreamId, (StreamVersion, LeafHash)>, Error> {
         let mut heads = HashMap::new();
         let Some(since) = since else {
@@ -579,6 +567,7 @@ impl Sequencer {
             .await
             .map_err(pg_error)?;
         let until = since.saturating_add(self.catch_up_rows);
+        let streams: Vec<&str> = streams.iter().map(|s| s.as_str()).collect();
         let rows = client
             .query(&st, &[&to_i64(since), &to_i64(until), &streams])
             .await
