@@ -441,6 +441,60 @@ fn bench_reports_http_beside_in_process_rates() {
     }
 }
 
+/// `--prefill`: every store holds the prefill before its clock starts (the
+/// bench checks each store's size after filling it and fails otherwise),
+/// a last case shorter than ten included, and the runs still report.
+#[test]
+fn bench_measures_stores_that_hold_a_prefill() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args([
+            "bench",
+            "--clients",
+            "2",
+            "--per-client",
+            "5",
+            "--rounds",
+            "1",
+            "--prefill",
+            "45",
+        ])
+        .env("LEDGER_LOG", "warn")
+        .output()
+        .expect("run bench");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("every store holds 45 events (cases of 10) before its clock starts"),
+        "{text}"
+    );
+    let row: Vec<&str> = text
+        .lines()
+        .map(str::trim_start)
+        .find(|l| l.starts_with("2 "))
+        .unwrap_or_else(|| panic!("no row for 2 clients: {text}"))
+        .split_whitespace()
+        .collect();
+    for (i, what) in [(1, "in process"), (2, "in service"), (3, "HTTP")] {
+        let rate: f64 = row[i].parse().expect("a rate");
+        assert!(rate > 0.0, "{what}: {text}");
+    }
+    // The timed events only: 2 clients × 5, the prefill not counted.
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("in process, 2 clients"))
+        .unwrap_or_else(|| panic!("no CPU row: {text}"));
+    let group: f64 = line["in process, 2 clients".len()..]
+        .split_whitespace()
+        .next()
+        .and_then(|g| g.parse().ok())
+        .expect("a mean group");
+    assert!((1.0..=2.0).contains(&group), "{line}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ledger_witness_process_cosigns_the_served_checkpoint() {
     let dir = tempfile::tempdir().expect("tempdir");

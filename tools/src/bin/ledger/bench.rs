@@ -16,7 +16,10 @@
 //! service and HTTP in turn, each on fresh data, and the fastest run of each
 //! kind is reported: on a small machine one run's rate moves by a quarter
 //! from the next, and taking the best of each side alike keeps the ratio
-//! from measuring that. A second table tells, for each kept run, where this
+//! from measuring that. Every store starts empty, or with `--prefill N`
+//! holding N events already (signed once, appended untimed into each
+//! fresh store, in cases of ten; the service's read models caught up
+//! before the clock starts), the size of a store in service. A second table tells, for each kept run, where this
 //! process's CPU went by thread (`bench/cpu.rs`: the HTTP server's runtime,
 //! the runtime of the in-process appenders and the projector, signature
 //! threads, the writer, syncer and checkpointer, the load client) and how
@@ -85,6 +88,12 @@ pub struct BenchArgs {
     /// With --postgres: `ledger serve` processes per run, comma-separated.
     #[arg(long, default_value = "1,2", value_delimiter = ',')]
     processes: Vec<usize>,
+    /// Events every store already holds when its clock starts, in cases of
+    /// ten (appended untimed into each fresh store, the read models caught
+    /// up): the rates of a store in service rather than of an empty one.
+    /// Not used with --postgres.
+    #[arg(long, default_value_t = 0, value_name = "EVENTS")]
+    prefill: usize,
 }
 
 #[derive(Debug)]
@@ -213,13 +222,8 @@ where
     })
 }
 
-/// Registers `signer`'s key in `store`, then appends `work` (one task per
-/// client, one event per append) straight into it.
-async fn append_in_process(
-    store: Arc<dyn Store>,
-    signer: &Signer,
-    work: Vec<Vec<ProposedEvent>>,
-) -> anyhow::Result<Run> {
+/// Registers `signer`'s key in `store` (untimed).
+async fn register_key(store: &Arc<dyn Store>, signer: &Signer) -> anyhow::Result<()> {
     store
         .append(AppendRequest {
             stream: StreamId::registry(),
@@ -227,6 +231,15 @@ async fn append_in_process(
             events: vec![signer.registration()],
         })
         .await?;
+    Ok(())
+}
+
+/// Appends `work` (one task per client, one event per append) straight
+/// into `store`, timed.
+async fn append_in_process(
+    store: Arc<dyn Store>,
+    work: Vec<Vec<ProposedEvent>>,
+) -> anyhow::Result<Run> {
     drive(work, move |ev| {
         let store = store.clone();
         async move {
@@ -241,6 +254,76 @@ async fn append_in_process(
         }
     })
     .await
+}
+
+/// Events of a prefilled case: a case's length in a store in service is
+/// tens of steps, not the hundreds the timed clients append to theirs.
+const PREFILL_CASE_EVENTS: usize = 10;
+
+/// What every store of a run holds before its clock starts: signed
+/// events in cases of [`PREFILL_CASE_EVENTS`], signed once and appended
+/// into each fresh store.
+struct Prefill {
+    cases: Vec<Vec<ProposedEvent>>,
+    events: usize,
+}
+
+impl Prefill {
+    fn new(signer: &Signer, events: usize) -> anyhow::Result<Prefill> {
+        let cases = (0..events.div_ceil(PREFILL_CASE_EVENTS))
+            .map(|c| {
+                let stream = StreamId::new(&format!("case-prefill-{c}"))?;
+                let len = PREFILL_CASE_EVENTS.min(events - c * PREFILL_CASE_EVENTS);
+                (0..len as u64).map(|n| signer.event(&stream, n)).collect()
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Prefill { cases, events })
+    }
+
+    /// Appends the prefill into `store`, untimed: each case in one
+    /// request, 64 requests at a time, after `signer`'s key is registered.
+    /// Checks that the store then holds `before` + the prefill.
+    async fn fill(&self, store: &Arc<dyn Store>) -> anyhow::Result<()> {
+        if self.events == 0 {
+            return Ok(());
+        }
+        let before = store.size().await?;
+        const LANES: usize = 64;
+        let mut lanes: Vec<Vec<Vec<ProposedEvent>>> = vec![Vec::new(); LANES];
+        for (i, case) in self.cases.iter().enumerate() {
+            lanes[i % LANES].push(case.clone());
+        }
+        let tasks: Vec<_> = lanes
+            .into_iter()
+            .map(|lane| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for events in lane {
+                        // Invariant: every prefilled case has an event.
+                        let stream = events[0].stream.clone();
+                        store
+                            .append(AppendRequest {
+                                stream,
+                                expected: ExpectedVersion::NoStream,
+                                events,
+                            })
+                            .await?;
+                    }
+                    anyhow::Ok(())
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await??;
+        }
+        let after = store.size().await?;
+        anyhow::ensure!(
+            after == before + self.events as u64,
+            "the prefill left {after} entries, not {before} + {}",
+            self.events
+        );
+        Ok(())
+    }
 }
 
 /// `per_client` signed events for each client's own case stream.
@@ -277,6 +360,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         "ratios are to in-process/s, the store alone; \"svc ratio\" is HTTP/1.1 to in-service/s, \
          the store inside the service with its projector following the log, without HTTP"
     );
+    let signer = Arc::new(Signer::new()?);
+    let prefill = Prefill::new(&signer, args.prefill)?;
+    if args.prefill > 0 {
+        println!(
+            "every store holds {} events (cases of {PREFILL_CASE_EVENTS}) before its clock starts, \
+             the read models caught up",
+            args.prefill
+        );
+    }
     println!(
         "{:>8} {:>14} {:>13} {:>12} {:>7} {:>10} {:>9} {:>9} {:>12} {:>11} {:>7} {:>8} {:>7} {:>9}",
         "clients",
@@ -296,7 +388,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     );
     let mut cpu_rows = Vec::new();
     for &clients in &args.clients {
-        let signer = Arc::new(Signer::new()?);
         let per_client = args.per_client.min(args.max_events / clients.max(1)).max(1);
         let mut local: Option<Run> = None;
         let mut in_service: Option<Run> = None;
@@ -305,14 +396,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         for round in 0..rounds {
             keep_faster(
                 &mut local,
-                in_process_run(&signer, clients, per_client).await?,
+                in_process_run(&signer, &prefill, clients, per_client).await?,
             );
             keep_faster(
                 &mut in_service,
-                in_service_run(&signer, clients, per_client).await?,
+                in_service_run(&signer, &prefill, clients, per_client).await?,
             );
             let last = round + 1 == rounds;
-            let (run, comparisons) = http_round(&signer, clients, per_client, last).await?;
+            let (run, comparisons) =
+                http_round(&signer, &prefill, clients, per_client, last).await?;
             keep_faster(&mut http, run);
             compared = compared.or(comparisons);
         }
@@ -382,19 +474,22 @@ fn keep_faster(best: &mut Option<Run>, run: Run) {
 }
 
 /// The store alone: a fresh embedded store, appended to in process.
-async fn in_process_run(signer: &Signer, clients: usize, per_client: usize) -> anyhow::Result<Run> {
+async fn in_process_run(
+    signer: &Signer,
+    prefill: &Prefill,
+    clients: usize,
+    per_client: usize,
+) -> anyhow::Result<Run> {
     let dir = tempfile::tempdir()?;
     let data = ledger::datadir::DataDir::open_or_init(dir.path(), None)?;
     let store = data.open_store(SqliteConfig::default())?;
+    let shared: Arc<dyn Store> = Arc::new(store.clone());
+    register_key(&shared, signer).await?;
+    prefill.fill(&shared).await?;
+    let work = signed_work(signer, clients, per_client)?;
     let before = store.stats().groups;
-    let run = append_in_process(
-        Arc::new(store.clone()),
-        signer,
-        signed_work(signer, clients, per_client)?,
-    )
-    .await;
-    // The key's registration is one group more than the run's.
-    let groups = (store.stats().groups - before).saturating_sub(1);
+    let run = append_in_process(shared, work).await;
+    let groups = store.stats().groups - before;
     store.close();
     run.map(|run| Run {
         groups: Some(groups),
@@ -413,23 +508,42 @@ fn groups_of(store: &api::server::LedgerStore) -> Option<u64> {
 /// In process through the service: the same store with what the service
 /// runs beside it (the read-model projector following the log), without
 /// HTTP. Set against the HTTP run, it leaves HTTP as the one difference.
-async fn in_service_run(signer: &Signer, clients: usize, per_client: usize) -> anyhow::Result<Run> {
+async fn in_service_run(
+    signer: &Signer,
+    prefill: &Prefill,
+    clients: usize,
+    per_client: usize,
+) -> anyhow::Result<Run> {
     let dir = tempfile::tempdir()?;
     let service = Service::open(bench_config(dir.path())).await?;
+    let store = service.state.store().clone();
+    register_key(&store, signer).await?;
+    prefill.fill(&store).await?;
+    read_models_caught_up(&service.state).await?;
+    let work = signed_work(signer, clients, per_client)?;
     let before = groups_of(&service.store);
-    let run = append_in_process(
-        service.state.store().clone(),
-        signer,
-        signed_work(signer, clients, per_client)?,
-    )
-    .await;
-    let groups = before
-        .zip(groups_of(&service.store))
-        .map(|(b, a)| (a - b).saturating_sub(1));
+    let run = append_in_process(store, work).await;
+    let groups = before.zip(groups_of(&service.store)).map(|(b, a)| a - b);
     let run = run.map(|run| Run { groups, ..run });
     service.state.begin_shutdown();
     service.store.close().await;
     run
+}
+
+/// Waits until the service's read models have folded every entry (a
+/// prefill's take a while), so that no catching up runs while the clock
+/// does.
+async fn read_models_caught_up(state: &api::AppState) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match state.read_models().await {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() > deadline => {
+                return Err(anyhow::anyhow!("the read models did not catch up: {e}"));
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// The comparisons by reqwest over HTTP/1.1 and h2c: a failure is
@@ -440,6 +554,7 @@ type Comparisons = (anyhow::Result<Run>, anyhow::Result<Run>);
 /// client; with `compare`, then by reqwest over HTTP/1.1 and h2c too.
 async fn http_round(
     signer: &Signer,
+    prefill: &Prefill,
     clients: usize,
     per_client: usize,
     compare: bool,
@@ -473,6 +588,8 @@ async fn http_round(
         .clone()
         .context("a fresh data directory has a new admin token")?;
     let token = setup_department(&client, &base, &admin, signer).await?;
+    prefill.fill(service.state.store()).await?;
+    read_models_caught_up(&service.state).await?;
     let work = wire_work(signer, &[addr], &token, clients, per_client)?;
     let before = groups_of(&service.store);
     let http = wire::run(work, &[]).await?;
