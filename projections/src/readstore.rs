@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use ledger::store::{RawEntry, StoredEvent};
 use ledger::{Event, EventId, LeafHash, LogIndex, StreamId, StreamVersion, Timestamp};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -584,9 +584,12 @@ impl ReadStore {
                         ev.id.to_string(),
                         ev.recorded_at.datetime().timestamp_micros(),
                         // The author's spelling, when it is not the
-                        // canonical one the micros give back.
-                        (Timestamp::from_datetime(occurred).as_str() != ev.occurred_at.as_str())
-                            .then(|| ev.occurred_at.as_str()),
+                        // canonical one the micros give back (the text
+                        // `Timestamp::from_datetime` writes, without its
+                        // parse back).
+                        (occurred.to_rfc3339_opts(SecondsFormat::Micros, true)
+                            != ev.occurred_at.as_str())
+                        .then(|| ev.occurred_at.as_str()),
                     ])
                     .map_err(&storage)?;
                 if is_case {

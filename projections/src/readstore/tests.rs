@@ -323,7 +323,20 @@ fn a_file_of_another_schema_version_is_emptied() {
 
 #[test]
 fn work_logs_come_in_the_order_of_the_work_with_backfills_marked() {
-    let log = sample_log();
+    let mut log = sample_log();
+    // Every other step spelled by its author without a fraction of a
+    // second: the same instant, which the work log gives back as spelled.
+    for stored in log.events.iter_mut().step_by(2) {
+        let at = stored.event.occurred_at.datetime();
+        stored.event.occurred_at =
+            Timestamp::parse(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .expect("a time");
+    }
+    let spelled: std::collections::HashMap<_, _> = log
+        .events
+        .iter()
+        .map(|s| (s.event.id, s.event.occurred_at.as_str().to_owned()))
+        .collect();
     let dir = tempfile::tempdir().expect("dir");
     let store = open(&dir, "r.sqlite");
     store.apply(&log.events, &mut source(&log)).expect("apply");
@@ -343,6 +356,14 @@ fn work_logs_come_in_the_order_of_the_work_with_backfills_marked() {
     assert_eq!(backfilled.len(), 3);
     assert!(backfilled.iter().all(|e| e.label == "工作记录"));
     assert!(entries.iter().all(|e| e.stream.starts_with("case-")));
+    let kinds: std::collections::HashSet<usize> = entries
+        .iter()
+        .map(|e| e.occurred_at.as_str().len())
+        .collect();
+    assert_eq!(kinds.len(), 2, "both spellings are on the day: {kinds:?}");
+    for e in &entries {
+        assert_eq!(e.occurred_at.as_str(), spelled[&e.event_id], "{e:?}");
+    }
 
     assert_eq!(
         store
