@@ -378,27 +378,26 @@ async fn sigterm_under_load_loses_no_acknowledged_event() {
     );
 }
 
-#[test]
-fn bench_reports_http_beside_in_process_rates() {
+/// Runs `ledger bench` with `args`; its standard output, once it succeeded.
+fn bench(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .args([
-            "bench",
-            "--clients",
-            "1,2",
-            "--per-client",
-            "20",
-            "--rounds",
-            "2",
-        ])
+        .arg("bench")
+        .args(args)
         .env("LEDGER_LOG", "warn")
         .output()
         .expect("run bench");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    text
+}
+
+#[test]
+fn bench_reports_http_beside_in_process_rates() {
+    let text = bench(&["--clients", "1,2", "--per-client", "20", "--rounds", "2"]);
     assert!(text.contains("best of 2 rounds"), "{text}");
     let rows: Vec<Vec<&str>> = text
         .lines()
@@ -446,27 +445,16 @@ fn bench_reports_http_beside_in_process_rates() {
 /// a last case shorter than ten included, and the runs still report.
 #[test]
 fn bench_measures_stores_that_hold_a_prefill() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .args([
-            "bench",
-            "--clients",
-            "2",
-            "--per-client",
-            "5",
-            "--rounds",
-            "1",
-            "--prefill",
-            "45",
-        ])
-        .env("LEDGER_LOG", "warn")
-        .output()
-        .expect("run bench");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = bench(&[
+        "--clients",
+        "2",
+        "--per-client",
+        "5",
+        "--rounds",
+        "1",
+        "--prefill",
+        "45",
+    ]);
     assert!(
         text.contains("every store holds 45 events (cases of 10) before its clock starts"),
         "{text}"
