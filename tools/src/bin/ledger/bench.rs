@@ -541,7 +541,8 @@ async fn read_models_caught_up(state: &api::AppState) -> anyhow::Result<()> {
             Err(e) if Instant::now() > deadline => {
                 return Err(anyhow::anyhow!("the read models did not catch up: {e}"));
             }
-            Err(_) => {}
+            // A wait that timed out, or read models not started yet.
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     }
 }
