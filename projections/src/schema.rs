@@ -781,16 +781,33 @@ pub fn validate_in_stream(
     event_type: &str,
     payload: &Value,
 ) -> Result<(), SchemaError> {
-    if let Some(expected) = StreamKind::of_event_type(event_type)
-        && StreamKind::of_stream(stream) != Some(expected)
-    {
-        return Err(SchemaError::WrongStream {
-            event_type: event_type.to_owned(),
-            stream: stream.to_owned(),
-            expected: expected.describe(),
-        });
-    }
+    in_its_kind_of_stream(stream, event_type)?;
     validate(event_type, payload)
+}
+
+/// [`validate_in_stream`] of an event's payload object as it is held,
+/// without copying it into a [`Value`] first (the append path).
+pub fn validate_object_in_stream(
+    stream: &str,
+    event_type: &str,
+    payload: &serde_json::Map<String, Value>,
+) -> Result<(), SchemaError> {
+    in_its_kind_of_stream(stream, event_type)?;
+    parse_object(event_type, payload).map(|_| ())
+}
+
+/// A known type must be in its kind of stream; other types go anywhere.
+fn in_its_kind_of_stream(stream: &str, event_type: &str) -> Result<(), SchemaError> {
+    match StreamKind::of_event_type(event_type) {
+        Some(expected) if StreamKind::of_stream(stream) != Some(expected) => {
+            Err(SchemaError::WrongStream {
+                event_type: event_type.to_owned(),
+                stream: stream.to_owned(),
+                expected: expected.describe(),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Parses a payload of a known type; `Ok(None)` for other types.

@@ -224,9 +224,8 @@ fn check_domain_schemas(stream: &StreamId, events: &[ProposedEvent]) -> Result<(
         if projections::schema::label(event_type).is_none() {
             continue;
         }
-        let payload = Value::Object(ev.payload.clone());
         if let Err(e) =
-            projections::schema::validate_in_stream(stream.as_str(), event_type, &payload)
+            projections::schema::validate_object_in_stream(stream.as_str(), event_type, &ev.payload)
         {
             let mut problem = ApiError::schema(format!("events[{i}]: {e}"));
             if let Some(path) = e.path() {

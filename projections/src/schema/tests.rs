@@ -307,3 +307,34 @@ fn known_types_belong_in_their_kind_of_stream() {
     ));
     validate_in_stream("orders", "order.placed", &json!({})).expect("not ours");
 }
+
+/// The append path's check of a payload object as it is held gives what
+/// the check of the same payload as a value gives: the same verdict, the
+/// same error and field.
+#[test]
+fn a_payload_object_is_checked_as_its_value_is() {
+    let accepted = examples::payload(ACCEPTED).expect("known");
+    let cases = [
+        ("case-1", ACCEPTED, accepted.clone()),
+        ("complaint-1", ACCEPTED, accepted.clone()),
+        ("case-1", ACCEPTED, with(ACCEPTED, "item_version", json!(0))),
+        ("case-1", ACCEPTED, with(ACCEPTED, "channel", json!("fax"))),
+        ("case-1", ACCEPTED, with(ACCEPTED, "extra", json!(1))),
+        ("case-1", ITEM_PUBLISHED, examples::service_item()),
+        ("catalog", ITEM_PUBLISHED, examples::service_item()),
+        ("orders", "order.placed", json!({"any": ["thing"]})),
+    ];
+    let mut refused = 0;
+    for (stream, event_type, payload) in cases {
+        let object = payload.as_object().expect("an object");
+        let by_value = validate_in_stream(stream, event_type, &payload);
+        let by_object = validate_object_in_stream(stream, event_type, object);
+        assert_eq!(
+            by_object.as_ref().map_err(|e| (e.to_string(), e.path())),
+            by_value.as_ref().map_err(|e| (e.to_string(), e.path())),
+            "{stream} {event_type} {payload}"
+        );
+        refused += usize::from(by_value.is_err());
+    }
+    assert_eq!(refused, 5, "the wrong streams and the bad payloads");
+}
