@@ -519,6 +519,50 @@ impl<'a> Spelling<'a> {
         std::str::from_utf8(text).ok()
     }
 
+    /// `{"actor":{"department":…[,"officer":…]}`, opening the entry.
+    fn actor(&mut self) -> Option<Actor> {
+        self.fixed(b"{\"actor\":{\"department\":\"")?;
+        let department = exact(self.text()?, ActorId::new, ActorId::as_str)?;
+        let officer = if self.optional(b",\"officer\":\"") {
+            Some(exact(self.text()?, ActorId::new, ActorId::as_str)?)
+        } else {
+            None
+        };
+        self.fixed(b"}")?;
+        Some(Actor {
+            department,
+            officer,
+        })
+    }
+
+    /// `,"signature":{…}` if it comes next: the signature, with its
+    /// base64 text as spelled (whether that is the canonical spelling is
+    /// the caller's question). `None` if it is there but malformed.
+    fn signature(&mut self) -> Option<Option<(AuthorSignature, &'a str)>> {
+        if !self.optional(b",\"signature\":{\"alg\":\"") {
+            return Some(None);
+        }
+        let alg = exact(self.text()?, SignatureAlgorithm::parse, |a| a.as_str())?;
+        self.fixed(b",\"key\":\"")?;
+        let key = exact(self.text()?, KeyId::new, KeyId::as_str)?;
+        self.fixed(b",\"sig\":\"")?;
+        let text = self.text()?;
+        // As `SignatureBytes` deserialises.
+        let bytes = b64_decode(text)?;
+        if bytes.len() > 512 {
+            return None;
+        }
+        self.fixed(b"}")?;
+        Some(Some((
+            AuthorSignature {
+                alg,
+                key,
+                sig: SignatureBytes(bytes),
+            },
+            text,
+        )))
+    }
+
     /// A version as `u64` writes it (no sign, no leading zero) within the
     /// range [`StreamVersion`] accepts.
     fn version(&mut self) -> Option<StreamVersion> {
@@ -732,12 +776,8 @@ impl Event {
             bytes: entry,
             at: 0,
         };
-        at.fixed(b"{\"actor\":{\"department\":\"")?;
-        let department = exact(at.text()?, ActorId::new, ActorId::as_str)?;
-        if at.optional(b",\"officer\":\"") {
-            exact(at.text()?, ActorId::new, ActorId::as_str)?;
-        }
-        at.fixed(b"},\"id\":\"")?;
+        let department = at.actor()?.department;
+        at.fixed(b",\"id\":\"")?;
         at.text()?.parse::<EventId>().ok()?;
         at.fixed(b",\"occurred_at\":\"")?;
         exact_timestamp(at.text()?)?;
@@ -751,24 +791,11 @@ impl Event {
         let prev = LeafHash::from_hex(at.text()?)?;
         at.fixed(b",\"recorded_at\":\"")?;
         let recorded_at = exact_timestamp(at.text()?)?;
-        let signature = if at.optional(b",\"signature\":{\"alg\":\"") {
-            let alg = exact(at.text()?, SignatureAlgorithm::parse, |a| a.as_str())?;
-            at.fixed(b",\"key\":\"")?;
-            let key = exact(at.text()?, KeyId::new, KeyId::as_str)?;
-            at.fixed(b",\"sig\":\"")?;
-            let text = at.text()?;
-            let bytes = b64_decode(text)?;
-            if bytes.len() > 512 || b64_encode(&bytes) != text {
-                return None;
-            }
-            at.fixed(b"}")?;
-            Some(AuthorSignature {
-                alg,
-                key,
-                sig: SignatureBytes(bytes),
-            })
-        } else {
-            None
+        let signature = match at.signature()? {
+            // The full path writes the signature back: only its own
+            // spelling of the bytes is the entry's.
+            Some((sig, text)) if b64_encode(&sig.sig.0) != text => return None,
+            other => other.map(|(sig, _)| sig),
         };
         let stream_type_start = at.at;
         at.fixed(b",\"stream\":\"")?;
@@ -818,14 +845,8 @@ impl Event {
             bytes: entry,
             at: 0,
         };
-        at.fixed(b"{\"actor\":{\"department\":\"")?;
-        let department = exact(at.text()?, ActorId::new, ActorId::as_str)?;
-        let officer = if at.optional(b",\"officer\":\"") {
-            Some(exact(at.text()?, ActorId::new, ActorId::as_str)?)
-        } else {
-            None
-        };
-        at.fixed(b"},\"id\":\"")?;
+        let actor = at.actor()?;
+        at.fixed(b",\"id\":\"")?;
         let id_text = at.text()?;
         let id = id_text.parse::<EventId>().ok()?;
         if id.to_string() != id_text {
@@ -847,26 +868,9 @@ impl Event {
         let prev = LeafHash::from_hex(at.text()?)?;
         at.fixed(b",\"recorded_at\":\"")?;
         let recorded_at = exact_timestamp(at.text()?)?;
-        let signature = if at.optional(b",\"signature\":{\"alg\":\"") {
-            let alg = exact(at.text()?, SignatureAlgorithm::parse, |a| a.as_str())?;
-            at.fixed(b",\"key\":\"")?;
-            let key = exact(at.text()?, KeyId::new, KeyId::as_str)?;
-            at.fixed(b",\"sig\":\"")?;
-            // Decoded as `SignatureBytes` deserialises, which is all the
-            // full path does here (no canonical check of the spelling).
-            let bytes = b64_decode(at.text()?)?;
-            if bytes.len() > 512 {
-                return None;
-            }
-            at.fixed(b"}")?;
-            Some(AuthorSignature {
-                alg,
-                key,
-                sig: SignatureBytes(bytes),
-            })
-        } else {
-            None
-        };
+        // Decoded as `SignatureBytes` deserialises, which is all the full
+        // path does here (no check of the base64 spelling).
+        let signature = at.signature()?.map(|(sig, _)| sig);
         at.fixed(b",\"stream\":\"")?;
         let stream = exact(at.text()?, StreamId::new, StreamId::as_str)?;
         at.fixed(b",\"type\":\"")?;
@@ -884,10 +888,7 @@ impl Event {
             event_type,
             recorded_at,
             occurred_at,
-            actor: Actor {
-                department,
-                officer,
-            },
+            actor,
             payload,
             prev,
             signature,
