@@ -206,11 +206,15 @@ pub async fn catch_up(
                 let page = store.read_entries(LogIndex(next), want).await?;
                 let Some(last) = page.last() else { break };
                 next = last.index.0 + 1;
-                // Entries are parsed here, beside the folding thread.
-                let page = page
-                    .into_iter()
-                    .map(LogEvent::from_own_entry)
-                    .collect::<Result<Vec<_>, _>>()?;
+                // Entries are parsed here, beside the folding thread, into
+                // a page allocated once: grown by doubling instead, a page of
+                // thousands of events is copied a dozen times over, each time
+                // into fresh memory the kernel must first zero.
+                let mut parsed = Vec::with_capacity(page.len());
+                for raw in page {
+                    parsed.push(LogEvent::from_own_entry(raw)?);
+                }
+                let page = parsed;
                 if tx.send(page).await.is_err() {
                     break;
                 }

@@ -617,8 +617,17 @@ impl Store for SqliteStore {
             let mut st = c.prepare_cached(
                 "SELECT idx, entry FROM events WHERE idx >= ?1 AND idx < ?3 ORDER BY idx LIMIT ?2",
             )?;
-            st.query_map(params![from, limit, durable], raw_row)?
-                .collect::<Result<Vec<_>, _>>()
+            // As many rows as there are up to the durable end, at most
+            // `limit` (and a bound, for the audit-only store, whose end is
+            // not known): allocated once rather than grown by doubling.
+            let rows = durable
+                .saturating_sub(from)
+                .clamp(0, limit.clamp(0, 1 << 16)) as usize;
+            let mut out = Vec::with_capacity(rows);
+            for row in st.query_map(params![from, limit, durable], raw_row)? {
+                out.push(row?);
+            }
+            Ok(out)
         })
         .await
     }

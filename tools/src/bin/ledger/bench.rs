@@ -20,8 +20,10 @@
 //! holding N events already (signed once, appended untimed into each
 //! fresh store, in cases of ten; the service's read models caught up
 //! before the clock starts), the size of a store in service. A second table tells, for each kept run, where this
-//! process's CPU went by thread (`bench/cpu.rs`: the HTTP server's runtime,
-//! the runtime of the in-process appenders and the projector, signature
+//! process's CPU went by thread (`bench/cpu.rs`: the service's runtime in
+//! the HTTP runs, with its request handlers and its projector as under
+//! `ledger serve`; the bench's runtime, with the in-process appenders and
+//! the in-service projector; signature
 //! threads, the writer, syncer and checkpointer, the load client) and how
 //! large the store's group commits were.
 //!
@@ -561,19 +563,23 @@ async fn http_round(
     compare: bool,
 ) -> anyhow::Result<(Run, Option<Comparisons>)> {
     let dir = tempfile::tempdir()?;
-    let service = Service::open(bench_config(dir.path())).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let base = format!("http://{addr}");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    // The server gets a runtime of its own, as it would in its own
-    // process: client tasks do not queue behind server tasks.
+    // The service gets a runtime of its own, as in its own process: its
+    // request handlers, its projector and their blocking folds share it,
+    // as they do under `ledger serve`, and nothing of the bench's own
+    // queues behind them.
     let server_rt = ServerRuntime(Some(
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_name("bench-server")
             .build()?,
     ));
+    let service = server_rt
+        .spawn(Service::open(bench_config(dir.path())))
+        .await??;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let base = format!("http://{addr}");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let listener = {
         let _guard = server_rt.enter();
         tokio::net::TcpListener::from_std(listener.into_std()?)?
@@ -634,7 +640,8 @@ fn print_thread_cpu(rows: &[(String, u64, Option<u64>, cpu::ThreadUse)]) {
         first.cores
     );
     println!(
-        "HTTP: the server's runtime; runtime: in-process appenders and the projector; \
+        "HTTP: the service's runtime in the HTTP runs (request handlers and the projector); \
+         runtime: the bench's own, with the in-process appenders and, in service, the projector; \
          disk: syncer and checkpointer; outside: the rest of the machine; tick: one clock \
          tick per event, what each figure may be off by (a short run's figures say little)"
     );

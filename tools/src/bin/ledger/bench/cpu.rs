@@ -111,11 +111,13 @@ impl Sample {
 /// (Linux keeps the first 15 bytes of a name).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Part {
-    /// `bench-server`: the HTTP server's runtime, its workers and blocking
-    /// threads (handlers, JSON, reads).
+    /// `bench-server`: the service's runtime in the HTTP runs, its workers
+    /// and blocking threads (handlers, JSON, reads, and the read-model
+    /// projector, as under `ledger serve`).
     Http,
     /// `tokio-rt-worker`: the bench's own runtime, which runs the
-    /// in-process appenders and the service's read-model projector.
+    /// in-process appenders and, in the in-service runs, the service with
+    /// its read-model projector.
     Runtime,
     /// `ledger-sigcheck-N`: batch signature verification.
     Signatures,
