@@ -57,7 +57,7 @@ fn latency_samples_are_folded_in_without_a_scrape() {
     );
     // Upkeep folds them in within its interval (a few records drive the
     // freeing of the drained blocks, which is deferred).
-    let deadline = Instant::now() + api::metrics::UPKEEP_INTERVAL * 5;
+    let deadline = Instant::now() + api::metrics::UPKEEP_INTERVAL * 10;
     let mut held = grown;
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -70,7 +70,7 @@ fn latency_samples_are_folded_in_without_a_scrape() {
     assert!(
         held < grown / 8,
         "{held} of {grown} bytes still held {:?} after the samples were recorded: no upkeep",
-        api::metrics::UPKEEP_INTERVAL * 5
+        api::metrics::UPKEEP_INTERVAL * 10
     );
     // Nothing was lost on the way: every sample is counted in the render.
     let text = handle.render();
@@ -84,7 +84,7 @@ fn latency_samples_are_folded_in_without_a_scrape() {
         .and_then(|n| n.parse::<u64>().ok())
         .expect("the duration histogram's count");
     assert!(
-        count >= SAMPLES as u64 + 1,
+        count > SAMPLES as u64,
         "{count} samples counted, fewer than the {} recorded",
         SAMPLES + 1
     );
