@@ -239,6 +239,37 @@ async fn start_up_contract_flags_env_and_toml() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("colour"));
 }
 
+/// The service runs with transparent huge pages off (see `main`): a heap
+/// the allocator keeps handing back and taking again would otherwise have
+/// the kernel zero 2 MiB for every range touched anew.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_service_runs_without_transparent_huge_pages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::spawn(
+        &[
+            "--data",
+            data.to_str().expect("utf-8"),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
+        .expect("/proc/PID/status");
+    let thp = status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .map(str::trim);
+    assert_eq!(
+        thp,
+        Some("0"),
+        "THP_enabled of the running service (this kernel's /proc/PID/status)"
+    );
+    assert!(server.stop().success());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_loses_no_acknowledged_event() {
     let dir = tempfile::tempdir().expect("tempdir");
