@@ -442,6 +442,27 @@ fn bench_reports_http_beside_in_process_rates() {
         let http: f64 = row[3].parse().expect("HTTP rate");
         assert!(local > 0.0 && service > 0.0 && http > 0.0, "{text}");
     }
+    // Round by round: one paired ratio per round, and their median.
+    let paired: Vec<&str> = text
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("round by round, HTTP/1.1 to in-process: ")
+        })
+        .collect();
+    assert_eq!(paired.len(), 2, "{text}");
+    for line in paired {
+        let (rounds, median) = line.split_once(" (median ").expect("a median");
+        let ratios: Vec<f64> = rounds
+            .split(", ")
+            .map(|r| r.trim_end_matches('%').parse().expect("a ratio"))
+            .collect();
+        assert_eq!(ratios.len(), 2, "{line}");
+        assert!(ratios.iter().all(|r| *r > 0.0), "{line}");
+        let median: f64 = median.trim_end_matches("%)").parse().expect("median");
+        let (lo, hi) = (ratios[0].min(ratios[1]), ratios[0].max(ratios[1]));
+        assert!(median >= lo - 1.0 && median <= hi + 1.0, "{line}");
+    }
     // Where the CPU went: one row per kind of run and client count, each
     // with a mean group size and a total the parts add up to.
     for kind in ["in process", "in service", "HTTP/1.1"] {

@@ -395,11 +395,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         let mut in_service: Option<Run> = None;
         let mut http: Option<Run> = None;
         let mut compared = None;
+        // Each round's HTTP rate over its own in-process rate: the two
+        // runs a few seconds apart, so a machine that speeds up or slows
+        // down between rounds moves both.
+        let mut paired = Vec::with_capacity(rounds);
         for round in 0..rounds {
-            keep_faster(
-                &mut local,
-                in_process_run(&signer, &prefill, clients, per_client).await?,
-            );
+            let in_process = in_process_run(&signer, &prefill, clients, per_client).await?;
+            let in_process_rate = in_process.rate();
+            keep_faster(&mut local, in_process);
             keep_faster(
                 &mut in_service,
                 in_service_run(&signer, &prefill, clients, per_client).await?,
@@ -407,6 +410,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             let last = round + 1 == rounds;
             let (run, comparisons) =
                 http_round(&signer, &prefill, clients, per_client, last).await?;
+            paired.push(100.0 * run.rate() / in_process_rate.max(1e-9));
             keep_faster(&mut http, run);
             compared = compared.or(comparisons);
         }
@@ -444,6 +448,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             compared(&http2, 8),
             h2_p99,
         );
+        println!(
+            "         round by round, HTTP/1.1 to in-process: {} (median {:.0}%)",
+            paired
+                .iter()
+                .map(|r| format!("{r:.0}%"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            median(&mut paired),
+        );
         for (name, run) in [("reqwest HTTP/1.1", &reqwest_http), ("reqwest h2c", &http2)] {
             if let Err(e) = run {
                 println!("         {name} run failed: {e:#}");
@@ -466,6 +479,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     }
     print_thread_cpu(&cpu_rows);
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The median of `values` (the mean of the middle two when their number
+/// is even; 0 when there are none), sorting them in place.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 /// Keeps the faster of `best` and `run`.
@@ -1223,4 +1247,17 @@ async fn pg_connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
         .with_context(|| format!("connecting to PostgreSQL at {url}"))?;
     tokio::spawn(connection);
     Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_of_odd_even_and_no_rounds() {
+        assert_eq!(median(&mut [58.0, 41.0, 49.0]), 49.0);
+        assert_eq!(median(&mut [60.0, 40.0]), 50.0);
+        assert_eq!(median(&mut [55.0]), 55.0);
+        assert_eq!(median(&mut []), 0.0);
+    }
 }
