@@ -345,6 +345,8 @@ fn signed_work(
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
+    // The log `ledger serve` keeps (its request spans included).
+    super::serve::init_tracing("text")?;
     if let Some(url) = &args.postgres {
         return postgres_bench(&args, url).await;
     }

@@ -192,7 +192,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn init_tracing(format: &str) -> anyhow::Result<()> {
+/// The service's log: level by `LEDGER_LOG` (default `info`), to stderr,
+/// as text or JSON. `ledger bench` installs the same, so that its HTTP
+/// runs pay what `ledger serve` pays per request.
+pub fn init_tracing(format: &str) -> anyhow::Result<()> {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("LEDGER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
