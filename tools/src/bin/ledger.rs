@@ -40,12 +40,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// mimalloc advises its arenas `MADV_HUGEPAGE` and gives memory it no
 /// longer uses back with `MADV_DONTNEED`. When a freed range is touched
 /// again, the kernel maps a fresh 2 MiB page for it and zeroes all of it,
-/// though the allocator wanted a few KiB. Under HTTP load that zeroing
-/// (`clear_page_erms` under `do_huge_pmd_anonymous_page`) took 5.6 % of all
-/// CPU samples; with huge pages off the same run shows 0.1 %. The service's
-/// heap is small and churned, so the TLB saving of huge pages does not pay
-/// for it. Where the call fails (an old kernel, a sandbox), the process
-/// runs as before.
+/// though the allocator wanted a few KiB. Under HTTP load (`ledger bench
+/// --clients 256`, `perf record -a`) that zeroing (`clear_page_erms` under
+/// `do_huge_pmd_anonymous_page`) took 4.4–5.6 % of all CPU samples; with
+/// huge pages off, 0.1–0.2 %. Timed runs showed no loss from the smaller
+/// pages either (nor a gain beyond the machine's run-to-run noise). Where
+/// the call fails (an old kernel, a sandbox), the process runs as before.
 fn disable_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: prctl(2) with PR_SET_THP_DISABLE takes plain integers and
