@@ -260,6 +260,10 @@ fn main() {
         "raw SQLite insert, 1 row/txn (fsync-bound, for reference): {} commits/s",
         rate(commit_rate)
     );
+    println!(
+        "Ed25519 field arithmetic: {} (curve25519-dalek's backend, picked at run time)",
+        ledger::keys::ed25519_backend()
+    );
     let ed_single = best_rate(sizes.ceiling_runs, sigs.len(), || ed25519_single(&sigs));
     println!(
         "Ed25519 verify_strict on {} cores: {} verifications/s",

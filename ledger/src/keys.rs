@@ -358,6 +358,29 @@ pub struct SignatureCheck<'a> {
     pub sig: &'a [u8],
 }
 
+/// Which of curve25519-dalek's field-arithmetic backends this process
+/// verifies Ed25519 signatures with: `"avx512ifma"`, `"avx2"` or
+/// `"portable"`. The crate picks it once, at run time, among the backends
+/// compiled in; the workspace's `.cargo/config.toml` compiles in the
+/// AVX-512 IFMA one on x86_64, which the crate leaves out by default. Benches
+/// print it beside their figures: verification rates on two machines
+/// compare only on the same backend.
+pub fn ed25519_backend() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if cfg!(curve25519_dalek_backend = "avx512")
+            && std::arch::is_x86_feature_detected!("avx512ifma")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            return "avx512ifma";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return "avx2";
+        }
+    }
+    "portable"
+}
+
 /// Checks many signatures at once; the answer for each is exactly what
 /// [`PublicKey::verify`] (strict RFC 8032 §5.1.7 verification) would give.
 ///
@@ -504,6 +527,7 @@ pub fn verify_signature_bytes(
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
     use crate::event::LeafHash;
     use crate::ids::{EventType, StreamId, StreamVersion};
@@ -736,6 +760,33 @@ mod tests {
             "ed25519:0123456789ABCDEF",
         ] {
             assert!(KeyId::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The workspace builds curve25519-dalek's AVX-512 IFMA backend in
+    /// (`.cargo/config.toml`); a build without it verifies at two thirds of
+    /// the rate on a CPU that has IFMA (ledger/benches/core.rs).
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_ifma_backend_is_built_in_and_chosen_where_the_cpu_has_it() {
+        let ifma = std::arch::is_x86_feature_detected!("avx512ifma")
+            && std::arch::is_x86_feature_detected!("avx512vl");
+        let expected = if ifma {
+            "avx512ifma"
+        } else if std::arch::is_x86_feature_detected!("avx2") {
+            "avx2"
+        } else {
+            "portable"
+        };
+        assert_eq!(
+            ed25519_backend(),
+            expected,
+            "built without --cfg curve25519_dalek_backend=\"avx512\"? (.cargo/config.toml; an explicit RUSTFLAGS replaces it)"
+        );
+        if !ifma {
+            eprintln!(
+                "NOTE: this CPU has no AVX-512 IFMA; signatures are verified with {expected}"
+            );
         }
     }
 }

@@ -430,6 +430,15 @@ fn bench(args: &[&str]) -> String {
 fn bench_reports_http_beside_in_process_rates() {
     let text = bench(&["--clients", "1,2", "--per-client", "20", "--rounds", "2"]);
     assert!(text.contains("best of 2 rounds"), "{text}");
+    // Which field arithmetic verified the signatures, so that figures from
+    // two machines are read alike.
+    let backend = ledger::keys::ed25519_backend();
+    assert!(
+        text.contains(&format!(
+            "signatures are verified with curve25519-dalek's {backend} field arithmetic"
+        )),
+        "{text}"
+    );
     let rows: Vec<Vec<&str>> = text
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())

@@ -364,6 +364,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         "ratios are to in-process/s, the store alone; \"svc ratio\" is HTTP/1.1 to in-service/s, \
          the store inside the service with its projector following the log, without HTTP"
     );
+    println!(
+        "signatures are verified with curve25519-dalek's {} field arithmetic",
+        ledger::keys::ed25519_backend()
+    );
     let signer = Arc::new(Signer::new()?);
     let prefill = Prefill::new(&signer, args.prefill)?;
     if args.prefill > 0 {
