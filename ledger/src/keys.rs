@@ -764,8 +764,8 @@ mod tests {
     }
 
     /// The workspace builds curve25519-dalek's AVX-512 IFMA backend in
-    /// (`.cargo/config.toml`); a build without it verifies at two thirds of
-    /// the rate on a CPU that has IFMA (ledger/benches/core.rs).
+    /// (`.cargo/config.toml`); a build without it verifies more slowly on a
+    /// CPU that has IFMA (figures in ARCHITECTURE.md).
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn the_ifma_backend_is_built_in_and_chosen_where_the_cpu_has_it() {
