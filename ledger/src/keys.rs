@@ -527,7 +527,6 @@ pub fn verify_signature_bytes(
 
 #[cfg(test)]
 mod tests {
-
     use super::*;
     use crate::event::LeafHash;
     use crate::ids::{EventType, StreamId, StreamVersion};
