@@ -472,31 +472,66 @@ fn bench_reports_http_beside_in_process_rates() {
         let (lo, hi) = (ratios[0].min(ratios[1]), ratios[0].max(ratios[1]));
         assert!(median >= lo - 1.0 && median <= hi + 1.0, "{line}");
     }
+    // The transport floor: one line per client count, its rate above the
+    // service's (it does no work but the transport's), and the share the
+    // service's HTTP rate reaches of it.
+    let http_rates: Vec<f64> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.first().is_some_and(|c| c.parse::<usize>().is_ok()))
+        .map(|w| w[3].parse().expect("HTTP rate"))
+        .collect();
+    let floors: Vec<&str> = text
+        .lines()
+        .filter_map(|l| {
+            l.trim().strip_prefix(
+                "transport floor (the same requests, answered unread, `bench/floor.rs`): ",
+            )
+        })
+        .collect();
+    assert_eq!(floors.len(), 2, "{text}");
+    for (line, http) in floors.iter().zip(&http_rates) {
+        let (rate, share) = line
+            .split_once("/s; HTTP/1.1 appends reach ")
+            .expect("a rate and a share");
+        let rate: f64 = rate.parse().expect("the floor's rate");
+        let share: f64 = share.trim_end_matches("% of it").parse().expect("a share");
+        assert!(rate > *http, "the floor no faster than the service: {line}");
+        let expected = 100.0 * http / rate;
+        assert!((share - expected).abs() <= 1.0, "{line}: {expected:.1}%");
+    }
     // Where the CPU went: one row per kind of run and client count, each
     // with a mean group size and a total the parts add up to.
-    for kind in ["in process", "in service", "HTTP/1.1"] {
+    for kind in ["in process", "in service", "HTTP/1.1", "transport floor"] {
         for clients in [1, 2] {
             let label = format!("{kind}, {clients} clients");
             let line = text
                 .lines()
                 .find(|l| l.starts_with(&label))
                 .unwrap_or_else(|| panic!("no CPU row {label:?}: {text}"));
-            let figures: Vec<f64> = line[label.len()..]
-                .split_whitespace()
+            let mut words = line[label.len()..].split_whitespace();
+            let group = words.next().expect("a group figure");
+            if kind == "transport floor" {
+                // The floor stores nothing: no group commits.
+                assert_eq!(group, "-", "{line}");
+            } else {
+                let group: f64 = group.parse().expect("a mean group");
+                assert!(group >= 1.0, "mean group: {line}");
+            }
+            let figures: Vec<f64> = words
                 .map(|w| w.trim_end_matches('%').parse().expect("a figure"))
                 .collect();
-            // group, busy, HTTP, runtime, signatures, writer, disk,
-            // client, rest, outside, total, tick
-            assert_eq!(figures.len(), 12, "{line}");
-            assert!(figures[11] > 0.0, "tick: {line}");
-            assert!(figures[0] >= 1.0, "mean group: {line}");
-            assert!(figures[1] >= 0.0, "busy: {line}");
+            // busy, HTTP, runtime, signatures, writer, disk, client, rest,
+            // outside, total, tick
+            assert_eq!(figures.len(), 11, "{line}");
+            assert!(figures[10] > 0.0, "tick: {line}");
+            assert!(figures[0] >= 0.0, "busy: {line}");
             // Runs this short may last only a few clock ticks, so the
             // figures themselves are not checked here (bench/cpu.rs's tests
             // check that a thread's CPU lands in its part); only that the
             // parts add up to the total, each rounded to a tenth.
-            let parts: f64 = figures[2..10].iter().sum();
-            assert!((parts - figures[10]).abs() <= 0.1 * 8.0 + 1e-9, "{line}");
+            let parts: f64 = figures[1..9].iter().sum();
+            assert!((parts - figures[9]).abs() <= 0.1 * 8.0 + 1e-9, "{line}");
         }
     }
 }

@@ -11,10 +11,14 @@
 //! on what real clients do on their own machines. For the same reason the
 //! HTTP/1.1 figure set against the in-process one comes from a minimal
 //! keep-alive client (`bench/wire.rs`, as `wrk` would measure it); the same
-//! run by reqwest over HTTP/1.1 and over h2c follow for comparison. Each
-//! client count runs `--rounds` rounds (3 by default) of in process, in
-//! service and HTTP in turn, each on fresh data, and the fastest run of each
-//! kind is reported: on a small machine one run's rate moves by a quarter
+//! run by reqwest over HTTP/1.1 and over h2c follow for comparison. Beside
+//! them, the transport floor (`bench/floor.rs`): the same requests, by the
+//! same client, to a server on the same HTTP stack that reads each and
+//! answers at once — what a request costs before the service does anything,
+//! so that the HTTP run's cost splits into the store's, the transport's and
+//! the service's own. Each client count runs `--rounds` rounds (3 by
+//! default) of in process, in service, HTTP and the floor in turn, each on
+//! fresh data, and the fastest run of each kind is reported: on a small machine one run's rate moves by a quarter
 //! from the next, and taking the best of each side alike keeps the ratio
 //! from measuring that. Every store starts empty, or with `--prefill N`
 //! holding N events already (signed once, appended untimed into each
@@ -64,6 +68,8 @@ use serde_json::json;
 
 #[path = "bench/cpu.rs"]
 mod cpu;
+#[path = "bench/floor.rs"]
+mod floor;
 #[path = "bench/wire.rs"]
 mod wire;
 
@@ -353,7 +359,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     let rounds = args.rounds.max(1);
     println!(
         "appends of one signed event per request; up to {} events per client, {} per run; \
-         best of {rounds} rounds (in process, in service, HTTP/1.1 in turn)",
+         best of {rounds} rounds (in process, in service, HTTP/1.1, transport floor in turn)",
         args.per_client, args.max_events
     );
     println!(
@@ -400,6 +406,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         let mut local: Option<Run> = None;
         let mut in_service: Option<Run> = None;
         let mut http: Option<Run> = None;
+        let mut transport: Option<Run> = None;
         let mut compared = None;
         // Each round's HTTP rate over its own in-process rate: the two
         // runs a few seconds apart, so a machine that speeds up or slows
@@ -418,13 +425,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
                 http_round(&signer, &prefill, clients, per_client, last).await?;
             paired.push(100.0 * run.rate() / in_process_rate.max(1e-9));
             keep_faster(&mut http, run);
+            keep_faster(
+                &mut transport,
+                floor_run(&signer, clients, per_client).await?,
+            );
             compared = compared.or(comparisons);
         }
         // Invariant: at least one round ran, and each kept its run.
-        let (mut local, in_service, mut http) = (
+        let (mut local, in_service, mut http, transport) = (
             local.expect("one round"),
             in_service.expect("one round"),
             http.expect("one round"),
+            transport.expect("one round"),
         );
         let (reqwest_http, mut http2) = compared.expect("the last round compares");
 
@@ -463,6 +475,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
                 .join(", "),
             median(&mut paired),
         );
+        println!(
+            "         transport floor (the same requests, answered unread, `bench/floor.rs`): \
+             {:.0}/s; HTTP/1.1 appends reach {:.0}% of it",
+            transport.rate(),
+            100.0 * http.rate() / transport.rate().max(1e-9),
+        );
         for (name, run) in [("reqwest HTTP/1.1", &reqwest_http), ("reqwest h2c", &http2)] {
             if let Err(e) = run {
                 println!("         {name} run failed: {e:#}");
@@ -472,6 +490,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             ("in process", &local),
             ("in service", &in_service),
             ("HTTP/1.1", &http),
+            ("transport floor", &transport),
         ] {
             if let Some(threads) = &run.threads {
                 cpu_rows.push((
@@ -658,6 +677,63 @@ async fn http_round(
     Ok((http, comparisons))
 }
 
+/// The transport floor: the HTTP run's requests, by the same client, to
+/// a server that reads each and answers at once (`bench/floor.rs`), on a
+/// runtime of its own named as the service's, so that its CPU lands in the
+/// same column.
+async fn floor_run(signer: &Signer, clients: usize, per_client: usize) -> anyhow::Result<Run> {
+    let server_rt = ServerRuntime(Some(
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("bench-server")
+            .build()?,
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let listener = {
+        let _guard = server_rt.enter();
+        tokio::net::TcpListener::from_std(listener.into_std()?)?
+    };
+    // A token as long as the service's; the floor never looks at it.
+    let work = wire_work(
+        signer,
+        &[addr],
+        &api::auth::new_token(),
+        clients,
+        per_client,
+    )?;
+    let answer = floor_answer(clients, per_client)?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = server_rt.spawn(async move {
+        axum::serve(listener, floor::router(answer))
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    let run = wire::run(work, &[]).await;
+    let _ = stop_tx.send(());
+    server.await??;
+    drop(server_rt);
+    run
+}
+
+/// An append answer of the usual size for the floor to give: the service's
+/// own answer shape, with one receipt as long as the run's last would be.
+fn floor_answer(clients: usize, per_client: usize) -> anyhow::Result<axum::body::Bytes> {
+    let answer = api::routes::events::AppendResponse {
+        receipts: vec![api::wire::ReceiptView {
+            event_id: ledger::EventId::generate().0.to_string(),
+            stream: format!("case-bench-{}", clients.saturating_sub(1)),
+            version: per_client.saturating_sub(1) as u64,
+            log_index: (clients * per_client) as u64,
+            leaf_hash: "0".repeat(64),
+        }],
+        query_code: None,
+    };
+    Ok(serde_json::to_vec(&answer)?.into())
+}
+
 /// Where this process's CPU went in each kept run, by part: µs of one
 /// core per event.
 fn print_thread_cpu(rows: &[(String, u64, Option<u64>, cpu::ThreadUse)]) {
@@ -670,13 +746,13 @@ fn print_thread_cpu(rows: &[(String, u64, Option<u64>, cpu::ThreadUse)]) {
         first.cores
     );
     println!(
-        "HTTP: the service's runtime in the HTTP runs (request handlers and the projector); \
-         runtime: the bench's own, with the in-process appenders and, in service, the projector; \
+        "HTTP: the service's runtime in the HTTP runs (request handlers and the projector), \
+         the floor's server in the transport floor runs; runtime: the bench's own, with the in-process appenders and, in service, the projector; \
          disk: syncer and checkpointer; outside: the rest of the machine; tick: one clock \
          tick per event, what each figure may be off by (a short run's figures say little)"
     );
     println!(
-        "{:<26} {:>6} {:>5} {:>7} {:>8} {:>10} {:>7} {:>6} {:>7} {:>6} {:>8} {:>7} {:>6}",
+        "{:<29} {:>6} {:>5} {:>7} {:>8} {:>10} {:>7} {:>6} {:>7} {:>6} {:>8} {:>7} {:>6}",
         "run",
         "group",
         "busy",
@@ -697,7 +773,7 @@ fn print_thread_cpu(rows: &[(String, u64, Option<u64>, cpu::ThreadUse)]) {
             format!("{:.0}", *events as f64 / g.max(1) as f64)
         });
         println!(
-            "{:<26} {:>6} {:>4.0}% {:>7.1} {:>8.1} {:>10.1} {:>7.1} {:>6.1} {:>7.1} {:>6.1} {:>8.1} {:>7.1} {:>6.1}",
+            "{:<29} {:>6} {:>4.0}% {:>7.1} {:>8.1} {:>10.1} {:>7.1} {:>6.1} {:>7.1} {:>6.1} {:>8.1} {:>7.1} {:>6.1}",
             name,
             group,
             100.0 * cpu.busy_share(),
