@@ -439,7 +439,13 @@ fn bench_reports_http_beside_in_process_rates() {
         )),
         "{text}"
     );
-    let rows: Vec<Vec<&str>> = text
+    // The rates table: the rows before the CPU tables that open with a
+    // client count.
+    let rates = text
+        .split("\nCPU while the clock ran")
+        .next()
+        .expect("some output");
+    let rows: Vec<Vec<&str>> = rates
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
         .filter(|w| w.first().is_some_and(|c| c.parse::<usize>().is_ok()))
@@ -475,7 +481,7 @@ fn bench_reports_http_beside_in_process_rates() {
     // The transport floor: one line per client count, its rate above the
     // service's (it does no work but the transport's), and the share the
     // service's HTTP rate reaches of it.
-    let http_rates: Vec<f64> = text
+    let http_rates: Vec<f64> = rates
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
         .filter(|w| w.first().is_some_and(|c| c.parse::<usize>().is_ok()))
@@ -533,6 +539,42 @@ fn bench_reports_http_beside_in_process_rates() {
             let parts: f64 = figures[1..9].iter().sum();
             assert!((parts - figures[9]).abs() <= 0.1 * 8.0 + 1e-9, "{line}");
         }
+    }
+    // The HTTP run's CPU split by the store and the transport: one row per
+    // client count, the totals those rows of the CPU table give, and a rest
+    // that is what is left of the HTTP run's.
+    let total_of = |label: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no CPU row {label:?}: {text}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        words[words.len() - 2].parse().expect("a total")
+    };
+    let split_at = text
+        .lines()
+        .position(|l| l.starts_with("The HTTP/1.1 run's CPU per event"))
+        .unwrap_or_else(|| panic!("no split of the HTTP run's CPU: {text}"));
+    let splits: Vec<Vec<f64>> = text
+        .lines()
+        .skip(split_at + 2)
+        .map(|l| {
+            l.split_whitespace()
+                .map(|w| w.parse::<f64>().expect("a figure"))
+                .collect()
+        })
+        .collect();
+    assert_eq!(splits.len(), 2, "{text}");
+    for (row, clients) in splits.iter().zip([1, 2]) {
+        assert_eq!(row.len(), 5, "{row:?}");
+        assert_eq!(row[0], clients as f64, "{row:?}");
+        let whole = total_of(&format!("HTTP/1.1, {clients} clients"));
+        let store = total_of(&format!("in process, {clients} clients"));
+        let floor = total_of(&format!("transport floor, {clients} clients"));
+        assert!((row[1] - whole).abs() <= 0.05, "{row:?} against {whole}");
+        assert!((row[2] - store).abs() <= 0.05, "{row:?} against {store}");
+        assert!((row[3] - floor).abs() <= 0.05, "{row:?} against {floor}");
+        assert!((row[4] - (whole - store - floor)).abs() <= 0.2, "{row:?}");
     }
 }
 

@@ -401,6 +401,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         "h2c p99"
     );
     let mut cpu_rows = Vec::new();
+    let mut splits = Vec::new();
     for &clients in &args.clients {
         let per_client = args.per_client.min(args.max_events / clients.max(1)).max(1);
         let mut local: Option<Run> = None;
@@ -501,9 +502,75 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
                 ));
             }
         }
+        if let (Some(store), Some(whole), Some(floor)) = (
+            per_event_total(&local),
+            per_event_total(&http),
+            per_event_total(&transport),
+        ) {
+            splits.push(CostSplit {
+                clients,
+                whole,
+                store,
+                floor,
+            });
+        }
     }
     print_thread_cpu(&cpu_rows);
+    print_cost_splits(&splits);
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// A run's CPU per event, all parts and the rest of the machine, in µs of
+/// one core (None off Linux).
+fn per_event_total(run: &Run) -> Option<f64> {
+    let threads = run.threads.as_ref()?;
+    Some(1e6 * threads.total() / run.events.max(1) as f64)
+}
+
+/// The HTTP run's CPU per event, split by the two runs that do part of its
+/// work: the store alone (in process) and the transport alone (the floor).
+struct CostSplit {
+    clients: usize,
+    /// The HTTP/1.1 run's total.
+    whole: f64,
+    /// The in-process run's total.
+    store: f64,
+    /// The transport floor's total.
+    floor: f64,
+}
+
+impl CostSplit {
+    /// What neither the store nor the transport accounts for: the service's
+    /// own work per request, and what smaller group commits cost the store.
+    fn rest(&self) -> f64 {
+        self.whole - self.store - self.floor
+    }
+}
+
+fn print_cost_splits(splits: &[CostSplit]) {
+    if splits.is_empty() {
+        return;
+    }
+    println!(
+        "\nThe HTTP/1.1 run's CPU per event (µs of one core, the table's totals), split: the store \
+         (the in-process run), the transport (the floor), and the rest — the service's own work \
+         (tokens, JSON, access rules, metrics, logs, read models) and what its smaller group \
+         commits cost the store"
+    );
+    println!(
+        "{:>8} {:>9} {:>7} {:>10} {:>7}",
+        "clients", "HTTP/1.1", "store", "transport", "rest"
+    );
+    for split in splits {
+        println!(
+            "{:>8} {:>9.1} {:>7.1} {:>10.1} {:>7.1}",
+            split.clients,
+            split.whole,
+            split.store,
+            split.floor,
+            split.rest()
+        );
+    }
 }
 
 /// The median of `values` (the mean of the middle two when their number
