@@ -491,7 +491,7 @@ fn bench_reports_http_beside_in_process_rates() {
         .lines()
         .filter_map(|l| {
             l.trim().strip_prefix(
-                "transport floor (the same requests, answered unread, `bench/floor.rs`): ",
+                "transport floor (the same requests, answered at once, `bench/floor.rs`): ",
             )
         })
         .collect();

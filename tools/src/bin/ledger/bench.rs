@@ -18,9 +18,9 @@
 //! so that the HTTP run's cost splits into the store's, the transport's and
 //! the service's own. Each client count runs `--rounds` rounds (3 by
 //! default) of in process, in service, HTTP and the floor in turn, each on
-//! fresh data, and the fastest run of each kind is reported: on a small machine one run's rate moves by a quarter
-//! from the next, and taking the best of each side alike keeps the ratio
-//! from measuring that. Every store starts empty, or with `--prefill N`
+//! fresh data, and the fastest run of each kind is reported: on a small
+//! machine one run's rate moves by a quarter from the next, and taking the
+//! best of each side alike keeps the ratio from measuring that. Every store starts empty, or with `--prefill N`
 //! holding N events already (signed once, appended untimed into each
 //! fresh store, in cases of ten; the service's read models caught up
 //! before the clock starts), the size of a store in service. A second table tells, for each kept run, where this
@@ -477,7 +477,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             median(&mut paired),
         );
         println!(
-            "         transport floor (the same requests, answered unread, `bench/floor.rs`): \
+            "         transport floor (the same requests, answered at once, `bench/floor.rs`): \
              {:.0}/s; HTTP/1.1 appends reach {:.0}% of it",
             transport.rate(),
             100.0 * http.rate() / transport.rate().max(1e-9),
@@ -814,8 +814,8 @@ fn print_thread_cpu(rows: &[(String, u64, Option<u64>, cpu::ThreadUse)]) {
     );
     println!(
         "HTTP: the service's runtime in the HTTP runs (request handlers and the projector), \
-         the floor's server in the transport floor runs; runtime: the bench's own, with the in-process appenders and, in service, the projector; \
-         disk: syncer and checkpointer; outside: the rest of the machine; tick: one clock \
+         the floor's server in the floor runs; runtime: the bench's own, with the in-process \
+         appenders and, in service, the projector; disk: syncer and checkpointer; outside: the rest of the machine; tick: one clock \
          tick per event, what each figure may be off by (a short run's figures say little)"
     );
     println!(

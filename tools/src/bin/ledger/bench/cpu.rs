@@ -113,7 +113,8 @@ impl Sample {
 pub enum Part {
     /// `bench-server`: the service's runtime in the HTTP runs, its workers
     /// and blocking threads (handlers, JSON, reads, and the read-model
-    /// projector, as under `ledger serve`).
+    /// projector, as under `ledger serve`); the floor's server in the
+    /// transport floor runs.
     Http,
     /// `tokio-rt-worker`: the bench's own runtime, which runs the
     /// in-process appenders and, in the in-service runs, the service with
