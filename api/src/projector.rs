@@ -206,15 +206,15 @@ pub async fn catch_up(
                 let page = store.read_entries(LogIndex(next), want).await?;
                 let Some(last) = page.last() else { break };
                 next = last.index.0 + 1;
-                // Entries are parsed here, beside the folding thread, into
-                // a page allocated once: grown by doubling instead, a page of
-                // thousands of events is copied a dozen times over, each time
-                // into fresh memory the kernel must first zero.
-                let mut parsed = Vec::with_capacity(page.len());
-                for raw in page {
-                    parsed.push(LogEvent::from_own_entry(raw)?);
-                }
-                let page = parsed;
+                // Parsed beside the folding thread, on a blocking thread of
+                // its own: a page of thousands of entries is tens of
+                // milliseconds of work, which on a runtime worker would hold
+                // up the requests queued behind it.
+                let page = tokio::task::spawn_blocking(move || parse_page(page))
+                    .await
+                    .map_err(|e| ledger::Error::Storage {
+                        reason: format!("parsing a page of the log: {e}"),
+                    })??;
                 if tx.send(page).await.is_err() {
                     break;
                 }
@@ -231,6 +231,17 @@ pub async fn catch_up(
         Ok(Err(e)) => Err(source_error(e)),
         Err(e) => Err(source_error(e)),
     }
+}
+
+/// A page of log entries, parsed into a page allocated once: grown by
+/// doubling instead, a page of thousands of events is copied a dozen times
+/// over, each time into fresh memory the kernel must first zero.
+fn parse_page(page: Vec<ledger::store::RawEntry>) -> Result<Vec<LogEvent>, ledger::Error> {
+    let mut parsed = Vec::with_capacity(page.len());
+    for raw in page {
+        parsed.push(LogEvent::from_own_entry(raw)?);
+    }
+    Ok(parsed)
 }
 
 async fn open_checked(
