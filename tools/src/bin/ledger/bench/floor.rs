@@ -1,15 +1,16 @@
 //! The HTTP/1.1 transport floor for `ledger bench`: what a request costs
 //! before the service does anything with it.
 //!
-//! The very requests of an HTTP run (the same signed bodies, token and
-//! paths), sent by the same load client over loopback to a server built on
-//! the same stack as `ledger serve` — axum's `serve` over hyper, on a
-//! multi-thread runtime of its own — whose one handler reads the whole body
-//! and answers at once with an append answer of the usual size. Its rate is
-//! the most any HTTP/1.1 service could reach on this machine with this
-//! client; its CPU per request (the bench's CPU table) is what the service's
-//! HTTP run pays for the transport alone, so the rest of that run's HTTP
-//! column is the service's own work.
+//! The requests of an HTTP run (the same signed bodies and paths, a bearer
+//! token as long as the service's), sent by the same load client over
+//! loopback to a server built on the same stack as `ledger serve` — axum's
+//! `serve` over hyper, on a multi-thread runtime of its own — whose one
+//! handler reads the whole body and answers at once with an append answer
+//! of the usual size. Its rate is the most any HTTP/1.1 service could reach
+//! on this machine with this client; its CPU per request (the bench's CPU
+//! table) is what the service's HTTP run pays for the transport alone, so
+//! what that run costs beyond the store (the in-process run) and the floor
+//! is the service's own work.
 //!
 //! Deliberately not done here: parsing or checking the body, tokens,
 //! middleware (request ids, spans, metrics, timeouts, body limits), storing,
