@@ -451,7 +451,7 @@ fn bench_reports_http_beside_in_process_rates() {
         .filter(|w| w.first().is_some_and(|c| c.parse::<usize>().is_ok()))
         .collect();
     assert_eq!(rows.len(), 2, "{text}");
-    for row in rows {
+    for row in &rows {
         let local: f64 = row[1].parse().expect("in-process rate");
         let service: f64 = row[2].parse().expect("in-service rate");
         let http: f64 = row[3].parse().expect("HTTP rate");
@@ -481,10 +481,8 @@ fn bench_reports_http_beside_in_process_rates() {
     // The transport floor: one line per client count, its rate above the
     // service's (it does no work but the transport's), and the share the
     // service's HTTP rate reaches of it.
-    let http_rates: Vec<f64> = rates
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .filter(|w| w.first().is_some_and(|c| c.parse::<usize>().is_ok()))
+    let http_rates: Vec<f64> = rows
+        .iter()
         .map(|w| w[3].parse().expect("HTTP rate"))
         .collect();
     let floors: Vec<&str> = text

@@ -683,23 +683,13 @@ async fn http_round(
     // request handlers, its projector and their blocking folds share it,
     // as they do under `ledger serve`, and nothing of the bench's own
     // queues behind them.
-    let server_rt = ServerRuntime(Some(
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .thread_name("bench-server")
-            .build()?,
-    ));
+    let server_rt = ServerRuntime::new()?;
     let service = server_rt
         .spawn(Service::open(bench_config(dir.path())))
         .await??;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
+    let (listener, addr) = server_rt.listen().await?;
     let base = format!("http://{addr}");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let listener = {
-        let _guard = server_rt.enter();
-        tokio::net::TcpListener::from_std(listener.into_std()?)?
-    };
     let server = server_rt.spawn(api::serve(listener, service.state.clone(), async move {
         let _ = stop_rx.await;
     }));
@@ -746,18 +736,8 @@ async fn http_round(
 /// runtime of its own named as the service's, so that its CPU lands in the
 /// same column.
 async fn floor_run(signer: &Signer, clients: usize, per_client: usize) -> anyhow::Result<Run> {
-    let server_rt = ServerRuntime(Some(
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .thread_name("bench-server")
-            .build()?,
-    ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let listener = {
-        let _guard = server_rt.enter();
-        tokio::net::TcpListener::from_std(listener.into_std()?)?
-    };
+    let server_rt = ServerRuntime::new()?;
+    let (listener, addr) = server_rt.listen().await?;
     // A token as long as the service's; the floor never looks at it.
     let work = wire_work(
         signer,
@@ -874,6 +854,31 @@ fn bench_config(dir: &std::path::Path) -> ServeConfig {
 /// dropped — also when a run fails part-way, inside the bench's own runtime,
 /// where dropping a runtime the ordinary way panics.
 struct ServerRuntime(Option<tokio::runtime::Runtime>);
+
+impl ServerRuntime {
+    /// A multi-thread runtime whose threads are named `bench-server`, so
+    /// that their CPU lands in the HTTP column.
+    fn new() -> anyhow::Result<Self> {
+        Ok(ServerRuntime(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("bench-server")
+                .build()?,
+        )))
+    }
+
+    /// A listener on 127.0.0.1 (a free port) registered with this runtime,
+    /// and its address.
+    async fn listen(&self) -> anyhow::Result<(tokio::net::TcpListener, std::net::SocketAddr)> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let _guard = self.enter();
+        Ok((
+            tokio::net::TcpListener::from_std(listener.into_std()?)?,
+            addr,
+        ))
+    }
+}
 
 impl std::ops::Deref for ServerRuntime {
     type Target = tokio::runtime::Runtime;
